@@ -1,0 +1,421 @@
+"""The persistence interface: what fedi keeps between requests and between processes.
+
+``Store`` is the contract; ``open_store(url)`` picks the backend (SQLite now, PostgreSQL later, same contract).
+Every operation is one transaction: it happens entirely or not at all, so a crash or a full disk never leaves
+half a publish behind. Several processes (``fedi serve``, ``fedi deliver``, ``fedi sync``) may share one store;
+claims of queue rows are atomic across them. Failures of the store itself (disk full, read-only file, cannot
+open) raise ``StoreError`` naming the file; the store stays usable once the cause is gone.
+
+Times are aware UTC datetimes passed in by callers (the store never reads the clock); JSON documents go in and
+come out as dicts, or as the stored bytes where the caller serves or sends them unchanged. Cancelling the task
+that awaits an operation skips it if it has not started yet; once started, it completes (or rolls back) as a whole.
+Invalid arguments (a naive datetime, an unknown state or kind) raise ValueError before anything is written.
+
+    async with open_store(config.store.url) as store:
+        record = await store.talk("my-talk")
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from types import TracebackType
+
+from ..errors import StoreError
+from .records import (
+    COMMENT_STATES,
+    FOLLOWER_STATES,
+    KEY_KINDS,
+    REACTION_KINDS,
+    ActivitySummary,
+    CachedActor,
+    CachedKey,
+    Comment,
+    DeadHost,
+    Delivery,
+    DeliveryInfo,
+    Document,
+    Follower,
+    HostState,
+    Job,
+    NewDelivery,
+    OutActivity,
+    PublishCounts,
+    QueueCounts,
+    ReactionCounts,
+    Status,
+    TalkChange,
+    TalkJson,
+    TalkRecord,
+    Target,
+)
+
+__all__ = [
+    "COMMENT_STATES", "FOLLOWER_STATES", "KEY_KINDS", "REACTION_KINDS", "ActivitySummary", "CachedActor",
+    "CachedKey", "Comment", "DeadHost", "Delivery", "DeliveryInfo", "Document", "Follower", "HostState", "Job",
+    "NewDelivery", "OutActivity", "PublishCounts", "QueueCounts", "ReactionCounts", "Status", "Store", "TalkChange",
+    "TalkJson", "TalkRecord", "Target", "open_store",
+]
+
+
+def open_store(url: str) -> Store:
+    """The store for ``url`` (``sqlite:///PATH``, optionally ``?mode=ro``), not yet opened: use ``async with``."""
+    if url.startswith("sqlite:///"):
+        from .sqlite import SqliteStore
+
+        return SqliteStore.from_url(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        raise StoreError(f"store url {url.split('@')[-1]!r}: PostgreSQL support comes with a later version of "
+                         "fedi; use sqlite:///ABSOLUTE/PATH for now")
+    raise StoreError(f"store url {url!r}: unknown kind of store; use sqlite:///ABSOLUTE/PATH")
+
+
+class Store(ABC):
+    """What every backend guarantees. All operations are coroutines and each is one transaction."""
+
+    # lifetime ------------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (migrations run in one transaction).
+
+        Raises StoreError when the store cannot be opened or was written by a newer fedi.
+        """
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Finish queued calls and disconnect; closing twice is harmless."""
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def integrity_check(self) -> str:
+        """The backend's own consistency check: ``"ok"`` or the problems it found."""
+
+    # published talks -----------------------------------------------------------------------------------------
+    @abstractmethod
+    async def talk(self, slug: str) -> TalkRecord | None:
+        """The talk as last published, deleted ones included."""
+
+    @abstractmethod
+    async def talk_json(self, slug: str) -> TalkJson | None:
+        """The stored object of a talk as bytes (hot path: served at the talk's id)."""
+
+    @abstractmethod
+    async def talks(self, include_deleted: bool = False) -> list[TalkRecord]:
+        """All talks, newest ``published`` first, then by slug."""
+
+    @abstractmethod
+    async def live_talks(self, offset: int, limit: int) -> list[TalkRecord]:
+        """One page of the talks not deleted, in the order of ``talks``."""
+
+    @abstractmethod
+    async def count_live_talks(self) -> int:
+        """How many talks are not deleted."""
+
+    @abstractmethod
+    async def publish(self, changes: Sequence[TalkChange], activities: Sequence[OutActivity],
+                      deliveries: Sequence[NewDelivery]) -> PublishCounts:
+        """Write talk rows, outgoing activities and their delivery rows in ONE transaction.
+
+        Each change makes its talk row what the change says: a new slug is inserted; an existing row takes a
+        change whose version is the stored version + 1 (an Update, or a re-Create after deletion), or a deletion
+        at the stored version. A change the row already matches is skipped (the same publish run again). Any
+        other version means another publish ran meanwhile: StoreError, and nothing of this call is written.
+        Activities are kept once per id and deliveries once per (activity id, inbox), so running the same
+        publish again writes nothing new. Returns the rows actually written.
+        """
+
+    # outgoing activities -------------------------------------------------------------------------------------
+    @abstractmethod
+    async def activity(self, activity_id: str) -> Document | None:
+        """An outgoing activity as stored."""
+
+    @abstractmethod
+    async def activity_json(self, activity_id: str) -> bytes | None:
+        """An outgoing activity as the stored bytes (hot path: served at its id)."""
+
+    @abstractmethod
+    async def recent_activities(self, limit: int = 10) -> list[ActivitySummary]:
+        """The newest outgoing activities with their delivered / dead / total delivery counts."""
+
+    # followers -----------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def add_follower(self, follower: Follower) -> bool:
+        """Insert or update by (role, actor_id), keeping the original ``since``. True when it was new."""
+
+    @abstractmethod
+    async def remove_follower(self, role: str, actor_id: str) -> bool:
+        """True when there was such a follower."""
+
+    @abstractmethod
+    async def follower(self, role: str, actor_id: str) -> Follower | None:
+        """One follower of one of our actors."""
+
+    @abstractmethod
+    async def followers(self, role: str, state: str | None = None, offset: int = 0,
+                        limit: int | None = None) -> list[Follower]:
+        """Followers of ``role`` (all states when None), oldest ``since`` first."""
+
+    @abstractmethod
+    async def count_followers(self, role: str, state: str | None = "accepted") -> int:
+        """How many followers ``role`` has in ``state`` (all states when None)."""
+
+    @abstractmethod
+    async def set_follower_state(self, role: str, actor_id: str, state: str) -> bool:
+        """Accept (or put back to pending) a follower. True when the follower exists."""
+
+    @abstractmethod
+    async def remove_actor(self, actor_id: str) -> dict[str, int]:
+        """Forget a remote actor everywhere (it was deleted, or blocked).
+
+        Removes it from the followers of every role, its cached document and keys, its comments, reactions and
+        received records. Returns the rows removed per kind: followers, comments, reactions, keys, actors,
+        received.
+        """
+
+    @abstractmethod
+    async def move_follower(self, old_actor_id: str, new_actor_id: str, inbox: str, shared_inbox: str | None,
+                            host: str) -> int:
+        """The follower moved accounts (Move): it now follows as the new actor, ``since`` and state kept.
+
+        Where the new actor already follows the same role, the old row just goes: no duplicate, and no role
+        gains a follower. Returns the number of roles whose follower moved.
+        """
+
+    @abstractmethod
+    async def remove_followers_matching(self, value: str) -> int:
+        """Remove followers whose actor id is ``value`` (an id) or whose host is, or is under, the domain
+        ``value``. Returns how many rows went."""
+
+    @abstractmethod
+    async def delivery_targets(self, roles: Iterable[str]) -> list[Target]:
+        """The distinct inboxes to POST to for the accepted followers of ``roles``, sorted by inbox.
+
+        A follower with a shared inbox is reached through it (one target however many followers are behind
+        it), any other through its personal inbox; an inbox appears once across all roles.
+        """
+
+    async def targets_for(self, role: str) -> list[Target]:
+        """``delivery_targets`` for one role (e.g. the owner's followers, for its Announce)."""
+        return await self.delivery_targets([role])
+
+    # inbound activities --------------------------------------------------------------------------------------
+    @abstractmethod
+    async def seen(self, activity_id: str, now: datetime) -> bool:
+        """Record an incoming activity id; True when it was ALREADY recorded (atomic: exactly one caller of
+        many concurrent ones gets False)."""
+
+    @abstractmethod
+    async def unsee(self, activity_id: str) -> bool:
+        """Forget one recorded id (its handling failed, so the sender's retry must be handled, not skipped).
+        True when it was recorded."""
+
+    @abstractmethod
+    async def forget_seen_before(self, when: datetime) -> int:
+        """Prune ids recorded before ``when``; returns how many went."""
+
+    @abstractmethod
+    async def record_received(self, activity_id: str, type: str, actor: str, document: Document,
+                              now: datetime) -> bool:
+        """Keep a received activity (Accept, Reject, …) for the record. False when it was already kept."""
+
+    @abstractmethod
+    async def received(self, activity_id: str) -> Document | None:
+        """A received activity kept by ``record_received``."""
+
+    # remote actors and keys ----------------------------------------------------------------------------------
+    @abstractmethod
+    async def cache_actor(self, actor_id: str, document: Document, keys: Iterable[tuple[str, str, str]],
+                          fetched_at: datetime) -> None:
+        """Replace the cached document and keys of an actor; keys are (key_id, material, kind) with kind
+        ``pem`` or ``multibase``. A fetch that succeeded clears ``mark_gone``."""
+
+    @abstractmethod
+    async def cached_actor(self, actor_id: str) -> CachedActor | None:
+        """The cached document and when it was fetched (the caller decides whether it is too old)."""
+
+    @abstractmethod
+    async def cached_key(self, key_id: str) -> CachedKey | None:
+        """A cached public key by its id (hot path: every signed request)."""
+
+    @abstractmethod
+    async def forget_actor(self, actor_id: str) -> bool:
+        """Drop the cached document and keys (e.g. to refetch after a key rotation). True when cached."""
+
+    @abstractmethod
+    async def mark_gone(self, actor_id: str, when: datetime) -> None:
+        """Its document answered 404/410: drop the cache and stop fetching it."""
+
+    @abstractmethod
+    async def is_gone(self, actor_id: str) -> bool:
+        """Whether ``mark_gone`` was recorded and no later fetch succeeded."""
+
+    # durable jobs --------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def add_job(self, kind: str, payload: Document, due: datetime) -> int:
+        """Queue slow work (it survives restarts); returns its id."""
+
+    @abstractmethod
+    async def claim_jobs(self, now: datetime, limit: int, lease_seconds: float, worker: str) -> list[Job]:
+        """Atomically take up to ``limit`` due jobs, oldest due first. A claimed job is invisible to other
+        workers until ``now + lease_seconds``; if it is not finished, retried or failed by then, it comes back."""
+
+    @abstractmethod
+    async def finish_job(self, job_id: int) -> None:
+        """The job is done: it goes."""
+
+    @abstractmethod
+    async def retry_job(self, job_id: int, due: datetime, error: str) -> None:
+        """Try again at ``due``, keeping ``error`` as the last one."""
+
+    @abstractmethod
+    async def fail_job(self, job_id: int, error: str) -> None:
+        """Give up: the job stays, failed, for inspection, and is never claimed again."""
+
+    @abstractmethod
+    async def next_job_due(self, now: datetime) -> datetime | None:
+        """When the next job is due (``now`` when one already is), None when there is none."""
+
+    # delivery queue ------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def claim_deliveries(self, now: datetime, limit: int, lease_seconds: float, worker: str,
+                               skip_hosts: Iterable[str] = ()) -> list[Delivery]:
+        """Atomically take up to ``limit`` due rows, oldest due first, none for ``skip_hosts``.
+
+        Two workers, even in two processes, never hold the same row at the same time; a row not resolved by
+        ``now + lease_seconds`` (the worker crashed) becomes claimable again. Counts an attempt.
+        """
+
+    @abstractmethod
+    async def delivery_done(self, delivery_id: int, status: int, now: datetime) -> None:
+        """The inbox accepted it."""
+
+    @abstractmethod
+    async def delivery_retry(self, delivery_id: int, due: datetime, status: int | None, error: str,
+                             now: datetime) -> None:
+        """It failed for now: claimable again at ``due``."""
+
+    @abstractmethod
+    async def delivery_dead(self, delivery_id: int, status: int | None, error: str, now: datetime) -> None:
+        """It failed for good (4xx, too old, host dead): never claimed again unless ``retry_dead``."""
+
+    @abstractmethod
+    async def delivery_counts(self, activity_id: str | None = None) -> QueueCounts:
+        """Rows per state, for one activity or all."""
+
+    @abstractmethod
+    async def deliveries(self, failed_only: bool = False, activity_id: str | None = None,
+                         limit: int = 100) -> list[DeliveryInfo]:
+        """Rows with their last status, error and attempt time, most recently attempted first. ``failed_only``
+        keeps dead rows and rows retrying after an error."""
+
+    @abstractmethod
+    async def retry_dead(self, now: datetime, activity_id: str | None = None, inbox: str | None = None) -> int:
+        """Put dead rows (all, or of one activity and/or inbox) back in the queue, due ``now``, with a fresh
+        ``created`` and attempt count. Returns how many."""
+
+    @abstractmethod
+    async def next_due(self, now: datetime) -> datetime | None:
+        """When the next row is due (``now`` when one already is), None when nothing waits; lets a worker
+        sleep until then. Leased rows count at their lease expiry."""
+
+    @abstractmethod
+    async def prune_deliveries(self, before: datetime) -> int:
+        """Remove done and dead rows last attempted before ``before``; returns how many."""
+
+    # host health (circuit breaker) -----------------------------------------------------------------------------
+    @abstractmethod
+    async def host_failed(self, host: str, now: datetime) -> HostState:
+        """Record a failed attempt to ``host``; ``failing_since`` is kept from the first failure in a row."""
+
+    @abstractmethod
+    async def host_ok(self, host: str) -> bool:
+        """A success: the host is healthy again. True when it had been failing."""
+
+    @abstractmethod
+    async def host_state(self, host: str) -> HostState | None:
+        """None when the host is healthy."""
+
+    @abstractmethod
+    async def dead_hosts(self, now: datetime, days: float) -> list[DeadHost]:
+        """Hosts failing without a success for at least ``days``, longest failing first."""
+
+    # blocks ----------------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def block(self, value: str) -> bool:
+        """Block a domain (``example.com``, which covers its subdomains) or an actor id. True when new."""
+
+    @abstractmethod
+    async def unblock(self, value: str) -> bool:
+        """True when it was blocked."""
+
+    @abstractmethod
+    async def blocks(self) -> list[str]:
+        """Every blocked domain and actor id, sorted."""
+
+    @abstractmethod
+    async def is_blocked(self, actor_id: str) -> bool:
+        """True when the actor id, its host or a parent domain of its host is blocked (a bare domain works
+        too)."""
+
+    # comments --------------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def add_comment(self, comment: Comment) -> bool:
+        """Insert, or refresh by id. A refresh keeps the moderation state and ``published``, and only its
+        author may refresh it. True when it was new."""
+
+    @abstractmethod
+    async def comment(self, comment_id: str) -> Comment | None:
+        """One comment, whatever its state."""
+
+    @abstractmethod
+    async def update_comment_content(self, comment_id: str, author_id: str, content_html: str,
+                                     updated: datetime) -> bool:
+        """An Update from the comment's author. False when there is no such comment by that author."""
+
+    @abstractmethod
+    async def delete_comment(self, comment_id: str, author_id: str) -> bool:
+        """A Delete from the comment's author. False when there is no such comment by that author."""
+
+    @abstractmethod
+    async def comments(self, slug: str, state: str | None = "approved") -> list[Comment]:
+        """Comments on a talk in ``state`` (all when None), oldest first."""
+
+    @abstractmethod
+    async def pending_comments(self) -> list[Comment]:
+        """Comments waiting for moderation on every talk, oldest first."""
+
+    @abstractmethod
+    async def set_comment_state(self, comment_id: str, state: str) -> bool:
+        """Approve, hide or send back to pending. True when the comment exists."""
+
+    @abstractmethod
+    async def is_reply_target(self, object_id: str) -> str | None:
+        """The talk slug when ``object_id`` is a stored comment (a reply to it joins that conversation)."""
+
+    # reactions -------------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def add_reaction(self, kind: str, activity_id: str, actor_id: str, slug: str, now: datetime) -> bool:
+        """A Like (``like``) or Announce (``announce``) of a talk; at most one per actor, talk and kind.
+        True when it was new."""
+
+    @abstractmethod
+    async def remove_reaction(self, actor_id: str, kind: str, activity_id: str | None = None,
+                              slug: str | None = None) -> bool:
+        """An Undo: by the reaction's activity id or by talk slug, and only the actor's own."""
+
+    @abstractmethod
+    async def reaction_counts(self, slug: str) -> ReactionCounts:
+        """(likes, shares) of a talk."""
+
+    # fedi status ---------------------------------------------------------------------------------------------
+    @abstractmethod
+    async def status(self, now: datetime, dead_host_days: float = 7.0, recent: int = 5) -> Status:
+        """Everything ``fedi status`` prints, read in one consistent snapshot."""

@@ -1,0 +1,308 @@
+"""The SQLite backend's foundation: the worker thread, the connection, migrations and error mapping.
+
+Threading: each store owns ONE worker thread (a single-thread executor) that opens and alone uses the
+connection. Calls from the event loop queue up in order; the worker runs what is queued and hands results back
+in batches (one loop wake-up per batch, not per call), which keeps the per-call cost low under load.
+
+Transactions: reads of one statement and writes of one statement run in autocommit (each is its own
+transaction); anything longer runs inside ``BEGIN IMMEDIATE`` … ``COMMIT``, which takes the write lock up front,
+so two processes never deadlock upgrading a read to a write, and claims are atomic across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Self, TypeVar
+from urllib.parse import quote, urlsplit
+
+from ..errors import StoreError
+from . import Store
+from .records import Document
+from .sqlite_schema import MIGRATIONS
+
+BUSY_TIMEOUT = 10.0
+"""Seconds a write waits for another process's write transaction (they are all short)."""
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], T]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+def _ts(when: datetime) -> int:
+    """Aware datetime → integer microseconds since the epoch (exact, sortable)."""
+    if when.utcoffset() is None:
+        raise ValueError(f"naive datetime {when!r}: the store takes aware datetimes (UTC)")
+    return (when - _EPOCH) // _MICRO
+
+
+def _dt(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _dt_opt(micros: int | None) -> datetime | None:
+    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+
+
+def _enc(document: Document) -> bytes:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _authority(url: str) -> str:
+    """host[:port] of a URL, lowercase, without user info."""
+    return urlsplit(url).netloc.rpartition("@")[2].lower()
+
+
+def _check(value: str, allowed: Sequence[str], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what} {value!r}: must be one of {', '.join(allowed)}")
+    return value
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+# the worker thread -------------------------------------------------------------------------------------------------
+class _Worker:
+    """One thread that runs queued calls in order and hands results back to their event loops in batches."""
+
+    BATCH = 64
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedi-store")
+        self._lock = threading.Lock()
+        self._calls: collections.deque[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]] = \
+            collections.deque()
+        self._draining = False
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._calls.append((future, fn, args))
+            if self._draining:
+                return future
+            self._draining = True
+        self._executor.submit(self._drain)
+        return future
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False)
+
+    def _drain(self) -> None:
+        done: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        while True:
+            with self._lock:
+                if not self._calls:
+                    self._draining = False
+                    break
+                future, fn, args = self._calls.popleft()
+            if future.cancelled():  # cancelled before it started: not run at all
+                continue
+            try:
+                done.append((future, fn(*args), None))
+            except BaseException as exc:  # handed to the awaiting task, which re-raises it
+                done.append((future, None, exc))
+            if len(done) >= self.BATCH:
+                self._hand_back(done)
+                done = []
+        self._hand_back(done)
+
+    @staticmethod
+    def _hand_back(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+        for item in done:
+            by_loop.setdefault(item[0].get_loop(), []).append(item)
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting any more
+                loop.call_soon_threadsafe(_settle, items)
+
+
+def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, exc in items:
+        if future.done():
+            continue
+        if exc is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exc)
+
+
+def _error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """One clear line naming the file; the SQLite message stays at the end for searching."""
+    message = str(exc)
+    low = message.lower()
+    if "is full" in low:  # SQLITE_FULL: "database or disk is full"
+        hint = "the disk is full; free some space (nothing of this operation was written)"
+    elif "readonly" in low or "read-only" in low:
+        hint = ("cannot write: the file or its folder is read-only for this user (SQLite also writes "
+                "-wal and -shm files next to it)")
+    elif "unable to open" in low:
+        hint = "cannot open it: check that its folder exists and that this user may read and write both"
+    elif "locked" in low or "busy" in low:
+        hint = f"another process held it locked for more than {BUSY_TIMEOUT:g} s; try again"
+    elif "not a database" in low or "malformed" in low:
+        hint = "it is not a fedi store or it is damaged"
+    elif isinstance(exc, sqlite3.IntegrityError):
+        hint = "refused by a constraint (nothing of this operation was written)"
+    else:
+        hint = "the database failed"
+    return StoreError(f"store {path}: {hint} ({message})")
+
+
+class SqliteBase(Store):
+    """Opening, closing and running operations on the worker thread; the operations live in subclasses."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self._worker: _Worker | None = None
+        self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        """``sqlite:///PATH`` (``sqlite:////abs/path`` is absolute) with an optional ``?mode=ro``."""
+        path, _, query = url[len("sqlite:///"):].partition("?")
+        if query not in ("", "mode=ro", "mode=rw"):
+            raise StoreError(f"store url {url!r}: unknown option {query!r} (only mode=ro is understood)")
+        if not path:
+            raise StoreError(f"store url {url!r}: no file path after sqlite:///")
+        return cls(path, readonly=query == "mode=ro")
+
+    # lifetime ----------------------------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._worker is not None:
+            return
+        worker = _Worker()
+        try:
+            await worker.submit(self._connect)
+        except BaseException:
+            worker.shutdown()
+            raise
+        self._worker = worker
+
+    async def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is None:
+            return
+        try:
+            await worker.submit(self._disconnect)
+        finally:
+            worker.shutdown()
+
+    def _connect(self) -> None:
+        conn = None
+        try:
+            if self.readonly:
+                conn = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True, timeout=BUSY_TIMEOUT,
+                                       isolation_level=None, cached_statements=256)
+            else:
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None, cached_statements=256)
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if not self.readonly:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise StoreError(f"store {self.path}: cannot use WAL mode on this file system (got {mode})")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(conn)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _error(self.path, exc) from exc
+            raise
+        self._conn = conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Apply the missing migration steps in one transaction (another process may be migrating too)."""
+        target = len(MIGRATIONS)
+        version = self._version(conn, target)
+        if version == target:
+            return
+        if self.readonly:
+            raise StoreError(f"store {self.path}: schema version {version} must be upgraded to {target}, but the "
+                             "store is opened read-only; open it once read-write")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for step in MIGRATIONS[self._version(conn, target):]:
+                for sql in step:
+                    conn.execute(sql)
+            conn.execute(f"PRAGMA user_version = {target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _version(self, conn: sqlite3.Connection, target: int) -> int:
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > target:
+            raise StoreError(f"store {self.path}: schema version {version} was written by a newer fedi (this one "
+                             f"knows up to {target}); upgrade fedi")
+        return version
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # running operations on the worker ----------------------------------------------------------------------------
+    def _submit(self, runner: Callable[[Op[T]], T], op: Op[T]) -> asyncio.Future[T]:
+        worker = self._worker
+        if worker is None:
+            raise StoreError(f"store {self.path}: not open (use 'async with open_store(url)')")
+        return worker.submit(runner, op)
+
+    def _one(self, op: Op[T]) -> asyncio.Future[T]:
+        """One statement: autocommit makes it its own transaction."""
+        return self._submit(self._run_one, op)
+
+    def _tx(self, op: Op[T]) -> asyncio.Future[T]:
+        """Several statements writing: all or nothing, write lock taken up front."""
+        return self._submit(self._run_tx, op)
+
+    def _snap(self, op: Op[T]) -> asyncio.Future[T]:
+        """Several statements reading one consistent snapshot."""
+        return self._submit(self._run_snap, op)
+
+    def _run_one(self, op: Op[T]) -> T:
+        assert self._conn is not None
+        try:
+            return op(self._conn)
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc) from exc
+
+    def _run_tx(self, op: Op[T], begin: str = "BEGIN IMMEDIATE") -> T:
+        conn = self._conn
+        assert conn is not None
+        try:
+            conn.execute(begin)
+            try:
+                result = op(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (SQLITE_FULL)
+                        conn.execute("ROLLBACK")
+                raise
+            return result
+        except sqlite3.Error as exc:
+            raise _error(self.path, exc) from exc
+
+    def _run_snap(self, op: Op[T]) -> T:
+        return self._run_tx(op, "BEGIN")
+
+    async def integrity_check(self) -> str:
+        rows = await self._one(lambda c: c.execute("PRAGMA integrity_check").fetchall())
+        return "\n".join(str(r[0]) for r in rows)
