@@ -1,0 +1,101 @@
+"""``make_app(config)``: the aiohttp application, whose cleanup context owns the store, keys and background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from . import inbox_routes, publish, routes, talks
+from . import keys as keys_mod
+from .client import Client
+from .config import Config
+from .context import CTX, Clock, Context, urls_for, utcnow
+from .jobs import JobWorker
+from .pages import Pages
+from .store import open_store
+from .verify import VERIFIER, Verifier, authorized_fetch
+
+log = logging.getLogger(__name__)
+
+
+def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) -> web.Application:
+    """The whole server. ``background=False`` leaves out the folder watcher (tests drive sync themselves)."""
+    app = web.Application(middlewares=[routes.errors, authorized_fetch], client_max_size=1024 * 1024)
+    routes.setup(app)
+    inbox_routes.setup(app)
+
+    async def lifetime(app: web.Application) -> AsyncIterator[None]:
+        urls = urls_for(config)
+        keys = keys_mod.load_or_create(config.keys_dir)
+        store = open_store(config.store.url)
+        await store.open()
+        client = Client(config, urls, keys, clock=clock)
+        await client.start()
+        verifier = Verifier(config, urls, store, client, clock)
+        ctx = Context(config=config, urls=urls, keys=keys, store=store, pages=Pages(config, urls), clock=clock,
+                      client=client, verifier=verifier)
+        app[CTX] = ctx
+        app[VERIFIER] = verifier
+        await sync_archive(ctx)
+        tasks: list[asyncio.Task[None]] = []
+        if background:
+            if config.archive.watch_seconds > 0:
+                tasks.append(asyncio.create_task(watch(ctx), name="fedi-watch"))
+            # background workers are started here (one line each)
+            tasks.append(asyncio.create_task(JobWorker(config, urls, store, client, clock).run(), name="fedi-jobs"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await client.close()
+            await store.close()
+
+    app.cleanup_ctx.append(lifetime)
+    return app
+
+
+async def sync_archive(ctx: Context) -> publish.Result:
+    """Read the archive folder and publish what changed; a broken entry is logged and left out."""
+    loaded, problems = await asyncio.to_thread(talks.load_archive, ctx.config.archive.dir, ctx.config.archive.language)
+    for problem in problems:
+        if problem not in ctx.problems:
+            log.warning("%s (left out)", problem)
+    ctx.problems = problems
+    ctx.talks = {t.slug: t for t in loaded}
+    result = await publish.sync(ctx.config, ctx.urls, ctx.store, loaded, ctx.clock())
+    for step in result.steps:
+        log.info("published %s of %s to %d inbox(es)", step.kind, step.slug, step.inboxes)
+    ctx.invalidate()
+    return result
+
+
+def snapshot(folder: Path) -> tuple:
+    """What changes when an entry or a media file is added, edited or removed."""
+    try:
+        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.toml")))
+    except OSError:
+        return ()
+
+
+async def watch(ctx: Context) -> None:
+    """Poll the archive folder (portable, no inotify dependency) and sync when it changes."""
+    folder = ctx.config.archive.dir
+    last = await asyncio.to_thread(snapshot, folder)
+    while True:
+        await asyncio.sleep(ctx.config.archive.watch_seconds)
+        now = await asyncio.to_thread(snapshot, folder)
+        if now != last:
+            last = now
+            try:
+                await sync_archive(ctx)
+            except Exception:  # the watcher must survive a bad moment (disk full…); the next change retries
+                log.exception("sync after a change in %s failed", folder)

@@ -1,0 +1,70 @@
+"""What a running fedi holds for its lifetime: config, ids, keys, store, pages and caches of served documents.
+
+Built once by ``app``/``cli`` and passed explicitly (no globals). Serialized documents are cached as bytes
+so that a read costs a lookup, not a rebuild and a ``json.dumps`` (limits.md: re-encoding costs ~25%).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .client import Client
+from .config import Config
+from .keys import KeyPair
+from .pages import Pages
+from .store import Store
+from .talks import Talk
+from .urls import Urls
+from .verify import Verifier
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def dumps(document: Any) -> bytes:
+    """The one JSON encoding of served and sent documents (compact, UTF-8)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass
+class Context:
+    config: Config
+    urls: Urls
+    keys: dict[str, KeyPair]
+    store: Store
+    pages: Pages
+    clock: Clock = utcnow
+    client: Client | None = None
+    verifier: Verifier | None = None
+    talks: dict[str, Talk] = field(default_factory=dict)
+    """The valid entries of the archive folder as last read (by sync or the watcher)."""
+    problems: list[str] = field(default_factory=list)
+    cache: dict[Any, bytes] = field(default_factory=dict)
+    """Serialized documents by key; cleared whenever the archive or the followers change."""
+    started: dt.datetime = field(default_factory=utcnow)
+
+    def cached(self, key: Any, build: Callable[[], Any]) -> bytes:
+        body = self.cache.get(key)
+        if body is None:
+            body = self.cache[key] = dumps(build())
+        return body
+
+    def invalidate(self) -> None:
+        self.cache.clear()
+
+
+CTX = web.AppKey("ctx", Context)
+
+
+def urls_for(config: Config) -> Urls:
+    return Urls(base=config.server.base_url, archive_username=config.actor.username,
+                owner_username=config.owner.username)

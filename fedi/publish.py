@@ -1,0 +1,250 @@
+"""From files to activities: compare the archive folder with what was published, and record it in one transaction.
+
+A new entry → ``Create`` by the archive, plus an ``Announce`` by the owner; a changed object → ``Update`` (same
+id and uuid, ``updated`` bumped); a removed entry → ``Delete`` with a ``Tombstone``. The talk rows, the
+activities and one delivery row per (activity, target inbox) are written by ONE ``store.publish`` call, so a
+crash never leaves a publication without its deliveries, and running the same sync twice writes nothing new.
+
+Who receives what (fan-out). Targets come from ``store.delivery_targets``: a follower's shared inbox when it has
+one (one POST per shared inbox, however many followers stand behind it), else its personal inbox; deduplicated.
+
+- ``Create`` → the archive's followers. ``Announce`` (by the owner) → the owner's followers only: a Mastodon user
+  who follows only the association still sees the talk (Mastodon fans a boost out to the booster's followers),
+  and an inbox that already gets the Create is not sent a boost it would only drop. An inbox behind both roles
+  receives the two activities, each once: no inbox ever receives the SAME activity twice.
+- ``Update`` and ``Delete`` → the followers of both roles, once per inbox: every server that may hold the talk.
+- A talk is announced once, at its first publication: an Update never re-announces, and neither does a talk
+  added again after its removal (Mastodon keeps a tombstone for a deleted id and refuses it anyway).
+
+``published`` of the talk and of its activities is the moment fedi first publishes it (Mastodon only pushes
+posts of the last hours to home timelines, interop.md §1.3); the recording date travels as
+``originallyPublishedAt`` (PeerTube's field, understood through the object's context).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import uuid as uuid_mod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import objects
+from .config import Config
+from .errors import ConfigError, StoreError
+from .store import NewDelivery, OutActivity, PublishCounts, Store, TalkChange, TalkRecord, Target
+from .talks import Talk
+from .urls import ARCHIVE, OWNER, Urls
+
+log = logging.getLogger(__name__)
+
+VOLATILE = ("published", "updated", "replies", "likes", "shares")
+"""Fields that change without the talk changing (dates, counters): they never trigger an Update."""
+
+CREATE, UPDATE, DELETE = "create", "update", "delete"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The inboxes of a fan-out, read from the store once per sync."""
+
+    archive: tuple[Target, ...] = ()
+    owner: tuple[Target, ...] = ()
+    everyone: tuple[Target, ...] = ()
+    """Followers of both roles, one entry per inbox."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one talk's change sends: its activities and how many distinct inboxes they reach."""
+
+    kind: str
+    """``create``, ``update`` or ``delete``."""
+    slug: str
+    activities: tuple[dict[str, Any], ...]
+    inboxes: int
+    deliveries: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one sync writes, computed without touching the store."""
+
+    changes: tuple[TalkChange, ...] = ()
+    activities: tuple[OutActivity, ...] = ()
+    deliveries: tuple[NewDelivery, ...] = ()
+    steps: tuple[Step, ...] = ()
+
+
+@dataclass
+class Result:
+    steps: list[Step] = field(default_factory=list)
+    deliveries: int = 0
+    activity_ids: list[str] = field(default_factory=list)
+    written: PublishCounts | None = None
+    """Rows actually written; None for a dry run."""
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.steps)
+
+
+# pure pieces ---------------------------------------------------------------------------------------------------
+
+def talk_uuid(urls: Urls, slug: str) -> str:
+    """Stable per talk id, and a version-4 UUID as PeerTube's validator demands (``isUUIDValid``, §2.2).
+
+    Derived from the talk's id rather than drawn at random, so the same archive always names a talk the same.
+    """
+    digest = hashlib.sha256(urls.talk(slug).encode()).digest()
+    return str(uuid_mod.UUID(bytes=digest[:16], version=4))
+
+
+def object_hash(obj: Mapping[str, Any]) -> str:
+    """A hash of what receivers would show of the object, dates and counters left out."""
+    stable = {k: v for k, v in obj.items() if k not in VOLATILE}
+    return hashlib.sha256(json.dumps(stable, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def build_object(config: Config, urls: Urls, talk: Talk, *, uuid: str, published: dt.datetime,
+                 updated: dt.datetime) -> dict[str, Any]:
+    """The talk's object as published: ``talk_object`` plus the recording date on a Note too."""
+    obj = objects.talk_object(config, urls, talk, uuid=uuid, published=published, updated=updated)
+    # a Video carries it already; PeerTube's term, declared in the objects' context (sc:datePublished)
+    obj.setdefault("originallyPublishedAt", objects.iso(talk.recorded))
+    return obj
+
+
+def plan(config: Config, urls: Urls, talks: Iterable[Talk], records: Mapping[str, TalkRecord], targets: Targets,
+         now: dt.datetime, *, keep: Iterable[str] = (), only: Iterable[str] | None = None,
+         used_ids: Iterable[str] = ()) -> Plan:
+    """What to write so that the store matches ``talks``: a pure function of its arguments.
+
+    ``keep``: slugs whose entry exists but could not be read (a typo must not delete a published talk).
+    ``only``: restrict the comparison to these slugs (``fedi publish FILE``). ``used_ids``: plain Delete ids the
+    store already holds: a talk removed, added again and removed again needs a new Delete id, or receivers (and
+    the store) would take the second Delete for the first.
+    """
+    current = {t.slug: t for t in talks}
+    wanted = set(only) if only is not None else None
+    kept, used = set(keep), set(used_ids)
+    changes: list[TalkChange] = []
+    activities: list[OutActivity] = []
+    deliveries: list[NewDelivery] = []
+    steps: list[Step] = []
+
+    def send(kind: str, slug: str, sent: Sequence[tuple[dict[str, Any], str, Sequence[Target]]]) -> None:
+        inboxes: set[str] = set()
+        count = 0
+        for activity, role, to in sent:
+            activities.append(OutActivity(id=activity["id"], actor_role=role, type=activity["type"], slug=slug,
+                                          document=activity, published=now))
+            deliveries.extend(NewDelivery(activity_id=activity["id"], inbox=t.inbox, host=t.host, actor_role=role,
+                                          due=now) for t in to)
+            inboxes.update(t.inbox for t in to)
+            count += len(to)
+        steps.append(Step(kind, slug, tuple(a for a, _, _ in sent), len(inboxes), count))
+
+    archive_id, owner_id = urls.actor(ARCHIVE), urls.actor(OWNER)
+    for slug in sorted(set(current) | set(records)):
+        if wanted is not None and slug not in wanted:
+            continue
+        talk, rec = current.get(slug), records.get(slug)
+        if talk is not None and (rec is None or rec.deleted is not None):
+            version = 0 if rec is None else rec.version + 1
+            uuid = talk_uuid(urls, slug) if rec is None else rec.uuid
+            obj = build_object(config, urls, talk, uuid=uuid, published=now, updated=now)
+            changes.append(TalkChange(slug=slug, uuid=uuid, version=version, object_hash=object_hash(obj),
+                                      published=now, updated=now, deleted=None, object=obj))
+            create = objects.create(urls, obj, archive_id)
+            if rec is None:
+                send(CREATE, slug, [(create, ARCHIVE, targets.archive),
+                                    (objects.announce(urls, slug, owner_id, now), OWNER, targets.owner)])
+            else:  # added again after its removal: a Create of its own id, to every server that saw the Delete
+                create["id"] = urls.recreate(slug, version)
+                send(CREATE, slug, [(create, ARCHIVE, targets.everyone)])
+        elif talk is not None and rec is not None:
+            obj = build_object(config, urls, talk, uuid=rec.uuid, published=rec.published, updated=now)
+            digest = object_hash(obj)
+            if digest == rec.object_hash:
+                continue
+            version = rec.version + 1
+            changes.append(TalkChange(slug=slug, uuid=rec.uuid, version=version, object_hash=digest,
+                                      published=rec.published, updated=now, deleted=None, object=obj))
+            send(UPDATE, slug, [(objects.update(urls, obj, archive_id, version, now), ARCHIVE, targets.everyone)])
+        elif talk is None and rec is not None and rec.deleted is None and slug not in kept:
+            former = rec.object.get("type") if isinstance(rec.object.get("type"), str) else None
+            tomb = objects.tombstone(urls, slug, rec.published, now, former)
+            changes.append(TalkChange(slug=slug, uuid=rec.uuid, version=rec.version, object_hash=rec.object_hash,
+                                      published=rec.published, updated=now, deleted=now, object=tomb))
+            delete = objects.delete(urls, slug, archive_id, now, published=rec.published, former_type=former)
+            if delete["id"] in used:  # removed once already: receivers and the store dedupe by id
+                delete["id"] = urls.redelete(slug, rec.version)
+            send(DELETE, slug, [(delete, ARCHIVE, targets.everyone)])
+    return Plan(tuple(changes), tuple(activities), tuple(deliveries), tuple(steps))
+
+
+# the store side ------------------------------------------------------------------------------------------------
+
+async def read_targets(store: Store) -> Targets:
+    return Targets(archive=tuple(await store.delivery_targets([ARCHIVE])),
+                   owner=tuple(await store.delivery_targets([OWNER])),
+                   everyone=tuple(await store.delivery_targets([ARCHIVE, OWNER])))
+
+
+def entry_slugs(folder: Path) -> set[str]:
+    """The slugs of every entry file present, readable or not."""
+    return {p.stem for p in folder.glob("*.toml")}
+
+
+async def sync(config: Config, urls: Urls, store: Store, talks: Sequence[Talk], now: dt.datetime, *,
+               dry_run: bool = False, only: Iterable[str] | None = None, keep: Iterable[str] | None = None,
+               attempts: int = 3) -> Result:
+    """Publish what changed in ``talks`` (the valid entries of the folder, or only the slugs in ``only``).
+
+    ``keep`` defaults to the entry files present in the archive folder, so an entry that fails to parse is left
+    alone rather than deleted. A missing archive folder is an error: it would otherwise delete every talk.
+    Another process publishing at the same moment makes the store refuse the write; the comparison is then
+    made again (``attempts`` times in all).
+    """
+    if keep is None:
+        if not config.archive.dir.is_dir():
+            raise ConfigError(f"{config.archive.dir}: the archive folder does not exist (archive.dir); nothing "
+                              "was published or deleted")
+        keep = entry_slugs(config.archive.dir)
+    keep = set(keep)
+    only = None if only is None else set(only)
+    for attempt in range(1, attempts + 1):
+        records = {rec.slug: rec for rec in await store.talks(include_deleted=True)}
+        targets = await read_targets(store)
+        used = await _used_ids(store, urls, records.values(), {t.slug for t in talks} | keep, only)
+        planned = plan(config, urls, talks, records, targets, now, keep=keep, only=only, used_ids=used)
+        result = Result(steps=list(planned.steps), deliveries=len(planned.deliveries),
+                        activity_ids=[a.id for a in planned.activities], dry_run=dry_run)
+        if dry_run or not planned.changes:
+            return result
+        try:
+            result.written = await store.publish(planned.changes, planned.activities, planned.deliveries)
+        except StoreError:
+            if attempt == attempts:
+                raise
+            log.info("another publish ran at the same time; comparing again")
+            continue
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _used_ids(store: Store, urls: Urls, records: Iterable[TalkRecord], present: set[str],
+                    only: set[str] | None) -> set[str]:
+    """Plain Delete ids already taken, looked up for the talks about to be deleted only (rare, so cheap)."""
+    used = set()
+    for rec in records:
+        doomed = rec.deleted is None and rec.slug not in present and (only is None or rec.slug in only)
+        if doomed and rec.version > 0 and await store.activity_json(urls.delete(rec.slug)) is not None:
+            used.add(urls.delete(rec.slug))
+    return used

@@ -1,0 +1,342 @@
+"""Thin aiohttp handlers: discovery, actors, collections, talks and activities, media; errors as JSON or HTML.
+
+Every document comes from the pure builders (``objects``, ``discovery``) or from the store, serialized once.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+from pathlib import Path
+
+from aiohttp import web
+
+from . import discovery, objects
+from .context import CTX, Context, dumps
+from .errors import ActivityError, SignatureError
+from .negotiation import AS2, JRD, wants_as2
+from .talks import safe_relpath
+from .urls import ARCHIVE, OWNER
+
+log = logging.getLogger(__name__)
+
+VARY = {"Vary": "Accept"}
+CORS = {"Access-Control-Allow-Origin": "*"}
+mimetypes.add_type("video/webm", ".webm")
+mimetypes.add_type("image/webp", ".webp")
+
+
+def setup(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", profile_page)
+    r.add_get("/.well-known/webfinger", webfinger)
+    r.add_get("/.well-known/host-meta", host_meta)
+    r.add_get("/.well-known/nodeinfo", nodeinfo_index)
+    r.add_get("/nodeinfo/{version:2\\.[01]}", nodeinfo)
+    r.add_get("/actors/{username}", actor)
+    r.add_get("/actors/{username}/outbox", outbox)
+    r.add_get("/actors/{username}/followers", followers)
+    r.add_get("/actors/{username}/following", following)
+    r.add_get("/actors/{username}/featured", featured)
+    r.add_get("/talks/{slug}", talk)
+    r.add_get("/talks/{slug}/create", talk_create)
+    r.add_get("/talks/{slug}/announce", talk_announce)
+    r.add_get("/talks/{slug}/replies", talk_replies)
+    r.add_get("/talks/{slug}/{kind:likes|dislikes|shares}", talk_reactions)
+    r.add_get("/talks/{slug}/updates/{version:\\d+}", stored_activity)
+    r.add_get("/talks/{slug}/delete", stored_activity)
+    r.add_get("/activities/{token}", stored_activity)
+    r.add_get("/media/{path:.+}", media)
+    r.add_get("/static/{name}", static)
+
+
+# helpers -----------------------------------------------------------------------
+
+def ctx_of(request: web.Request) -> Context:
+    return request.app[CTX]
+
+
+def as2(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=AS2, headers=VARY)
+
+
+def html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8", headers=VARY)
+
+
+def json_error(status: int, reason: str) -> web.Response:
+    return web.Response(body=dumps({"error": reason}), status=status, content_type="application/json",
+                        headers=VARY)
+
+
+def role_of(request: web.Request) -> str:
+    """The local actor named in the path, or 404."""
+    ctx = ctx_of(request)
+    username = request.match_info["username"]
+    for role in (ARCHIVE, OWNER):
+        if ctx.urls.username(role) == username:
+            return role
+    raise web.HTTPNotFound(reason="no such actor")
+
+
+def page_number(request: web.Request) -> int | None:
+    raw = request.query.get("page")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1 or len(raw) > 9:
+        raise ActivityError("page must be a positive integer")
+    return int(raw)
+
+
+# discovery ---------------------------------------------------------------------
+
+async def webfinger(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    resource = request.query.get("resource")
+    if not resource:
+        return web.Response(body=dumps({"error": "resource is missing"}), status=400,
+                            content_type="application/json", headers=CORS)
+    try:
+        role = discovery.parse_resource(resource, ctx.urls)
+    except ValueError as exc:
+        return web.Response(body=dumps({"error": str(exc)}), status=400, content_type="application/json",
+                            headers=CORS)
+    if role is None:
+        return web.Response(body=dumps({"error": "no such account"}), status=404,
+                            content_type="application/json", headers=CORS)
+    body = ctx.cached(("webfinger", role), lambda: discovery.webfinger(ctx.urls, role))
+    return web.Response(body=body, content_type=JRD, headers=CORS)
+
+
+async def host_meta(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    return web.Response(text=discovery.host_meta(ctx.urls), content_type="application/xrd+xml", headers=CORS)
+
+
+async def nodeinfo_index(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    return web.Response(body=dumps(discovery.nodeinfo_index(ctx.urls)), content_type="application/json",
+                        headers=CORS)
+
+
+async def nodeinfo(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    version = request.match_info["version"]
+    doc = discovery.nodeinfo(version, local_posts=await ctx.store.count_live_talks(),
+                             name=ctx.config.actor.name, description=ctx.config.actor.summary)
+    profile = f"http://nodeinfo.diaspora.software/ns/schema/{version}#"
+    return web.Response(body=dumps(doc), headers={**CORS, "Content-Type": f'application/json; profile="{profile}"'})
+
+
+# actors and collections ----------------------------------------------------------
+
+async def profile_page(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    if wants_as2(request.headers.get("Accept")):
+        raise web.HTTPFound(ctx.urls.actor(ARCHIVE), headers=VARY)
+    return html(await _profile_html(ctx))
+
+
+async def _profile_html(ctx: Context) -> str:
+    records = await ctx.store.talks()
+    rows = [(ctx.talks.get(rec.slug), rec) for rec in records]
+    return ctx.pages.profile(rows, await ctx.store.count_followers(ARCHIVE))
+
+
+async def actor(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    role = role_of(request)
+    if wants_as2(request.headers.get("Accept")):
+        return as2(ctx.cached(("actor", role), lambda: objects.actor(
+            ctx.config, ctx.urls, role, ctx.keys[role].public_pem, published=ctx.started)))
+    if role == ARCHIVE:
+        return html(await _profile_html(ctx))
+    return html(ctx.pages.owner())
+
+
+async def outbox(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    role = role_of(request)
+    page = page_number(request)
+    size = ctx.config.archive.page_size
+    total = await ctx.store.count_live_talks()
+    if page is None:
+        return as2(dumps(objects.outbox(ctx.urls, role, total, size)))
+    records = await ctx.store.live_talks((page - 1) * size, size)
+    if role == ARCHIVE:
+        items = [objects.create(ctx.urls, rec.object, ctx.urls.actor(ARCHIVE)) for rec in records]
+    else:
+        items = [objects.announce(ctx.urls, rec.slug, ctx.urls.actor(OWNER), rec.published) for rec in records]
+    return as2(dumps(objects.outbox_page(ctx.urls, role, page, items, total, size)))
+
+
+async def followers(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    role = role_of(request)
+    page = page_number(request)
+    size = ctx.config.archive.page_size
+    total = await ctx.store.count_followers(role)
+    show = ctx.config.actor.show_followers
+    if page is None or not show:
+        return as2(dumps(objects.followers(ctx.urls, role, total, size, show)))
+    rows = await ctx.store.followers(role, state="accepted", offset=(page - 1) * size, limit=size)
+    items = [f.actor_id for f in rows]
+    return as2(dumps(objects.followers_page(ctx.urls, role, page, items, total, size)))
+
+
+async def following(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    role = role_of(request)
+    return as2(ctx.cached(("following", role), lambda: objects.following(ctx.urls, role)))
+
+
+async def featured(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    role = role_of(request)
+    return as2(ctx.cached(("featured", role), lambda: objects.featured(ctx.urls, role)))
+
+
+# talks ---------------------------------------------------------------------------
+
+async def _record(request: web.Request):  # -> TalkRecord
+    ctx = ctx_of(request)
+    rec = await ctx.store.talk(request.match_info["slug"])
+    if rec is None:
+        raise web.HTTPNotFound(reason="no such talk")
+    return rec
+
+
+async def talk(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    rec = await _record(request)
+    want = wants_as2(request.headers.get("Accept"))
+    if rec.deleted is not None:
+        if want:
+            return as2(dumps(objects.tombstone(ctx.urls, rec.slug, rec.published, rec.deleted)), status=410)
+        return html(ctx.pages.removed(rec.slug, rec.deleted), status=410)
+    if want:
+        return as2(ctx.cached(("talk", rec.slug, rec.version), lambda: _with_context(rec.object)))
+    current = ctx.talks.get(rec.slug)
+    if current is None:
+        raise web.HTTPNotFound(reason="no such talk")
+    return html(ctx.pages.talk(current, rec.published, rec.updated))
+
+
+def _with_context(obj: dict) -> dict:
+    return {"@context": objects.CONTEXT, **obj} if "@context" not in obj else obj
+
+
+async def talk_create(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    rec = await _record(request)
+    if rec.deleted is not None:
+        raise web.HTTPGone(reason="talk removed")
+    return as2(ctx.cached(("create", rec.slug, rec.version),
+                          lambda: objects.create(ctx.urls, rec.object, ctx.urls.actor(ARCHIVE))))
+
+
+async def talk_announce(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    rec = await _record(request)
+    if rec.deleted is not None:
+        raise web.HTTPGone(reason="talk removed")
+    return as2(dumps(objects.announce(ctx.urls, rec.slug, ctx.urls.actor(OWNER), rec.published)))
+
+
+async def talk_replies(request: web.Request) -> web.Response:
+    """Approved replies only (pending and hidden ones are never exposed), paged like every collection."""
+    ctx = ctx_of(request)
+    rec = await _record(request)
+    page = page_number(request)
+    approved = await ctx.store.comments(rec.slug, state="approved")
+    size = ctx.config.archive.page_size
+    doc = objects.replies_collection(ctx.urls, rec.slug, [c.id for c in approved], page, size)
+    return as2(dumps(doc))
+
+
+async def talk_reactions(request: web.Request) -> web.Response:
+    """Counts that PeerTube fetches by URL (likes, dislikes, shares); the actors behind them stay private."""
+    ctx = ctx_of(request)
+    rec = await _record(request)
+    kind = request.match_info["kind"]
+    counts = await ctx.store.reaction_counts(rec.slug)
+    total = {"likes": counts.likes, "shares": counts.shares}.get(kind, 0)
+    url = {"likes": ctx.urls.likes, "dislikes": ctx.urls.dislikes, "shares": ctx.urls.shares}[kind](rec.slug)
+    return as2(dumps(objects.ordered_collection(url, total)))
+
+
+async def stored_activity(request: web.Request) -> web.Response:
+    ctx = ctx_of(request)
+    doc = await ctx.store.activity(_public_url(ctx, request))
+    if doc is None:
+        raise web.HTTPNotFound(reason="no such activity")
+    return as2(dumps(doc))
+
+
+def _public_url(ctx: Context, request: web.Request) -> str:
+    """The id of the requested document: base_url + path (the proxy may have changed scheme and host)."""
+    return ctx.urls.base + request.rel_url.path
+
+
+# files -----------------------------------------------------------------------------
+
+async def media(request: web.Request) -> web.StreamResponse:
+    ctx = ctx_of(request)
+    folder = ctx.config.archive.dir.resolve()
+    rel = safe_relpath(request.match_info["path"])
+    if rel is None or rel.endswith(".toml") or any(part.startswith(".") for part in rel.split("/")):
+        raise web.HTTPNotFound(reason="no such file")
+    path = (folder / rel)
+    try:
+        resolved = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise web.HTTPNotFound(reason="no such file") from None
+    if not resolved.is_relative_to(folder) or not resolved.is_file():
+        raise web.HTTPNotFound(reason="no such file")
+    return _file(resolved, max_age=86400)
+
+
+async def static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    path = Path(__file__).parent / "static" / name
+    if safe_relpath(name) != name or not path.is_file():
+        raise web.HTTPNotFound(reason="no such file")
+    return _file(path, max_age=3600)
+
+
+def _file(path: Path, max_age: int) -> web.FileResponse:
+    # FileResponse answers Range (206/416), If-None-Match/If-Modified-Since (304) with ETag and Last-Modified
+    kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return web.FileResponse(path, headers={"Content-Type": kind, "Cache-Control": f"public, max-age={max_age}",
+                                           "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"})
+
+
+# errors ------------------------------------------------------------------------------
+
+@web.middleware
+async def errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Map every failure to the right status: JSON for machines, a page for people; never a bare 500."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(request, exc.status, exc.reason, exc.headers)
+    except (ActivityError, SignatureError) as exc:
+        return json_error(exc.status, exc.reason)
+    except Exception:  # the one place an unexpected error is caught: log it, answer 500 without details
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return _error(request, 500, "internal error", None)
+
+
+def _error(request: web.Request, status: int, reason: str, headers) -> web.Response:  # type: ignore[no-untyped-def]
+    extra = {k: v for k, v in (headers or {}).items() if k in ("Allow", "Retry-After", "Location")}
+    machine = (wants_as2(request.headers.get("Accept")) or request.method != "GET"
+               or request.path.startswith(("/.well-known/", "/nodeinfo/", "/media/"))
+               or "json" in request.headers.get("Accept", ""))
+    if machine:
+        resp = json_error(status, reason.lower())
+    else:
+        resp = html(ctx_of(request).pages.error(status, reason), status=status)
+    resp.headers.update(extra)
+    return resp
