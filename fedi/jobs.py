@@ -1,0 +1,219 @@
+"""The worker for durable jobs: the slow half of inbox handling (fetching actors before acting on them).
+
+Jobs are rows in the store (``store.add_job``), so they survive restarts and several processes can share them:
+``fedi serve`` runs the worker, while ``fedi followers approve`` (another process) only adds rows. A claim
+leases a job; if this process dies, the lease runs out and another claim takes it again, so every job runs
+at least once — each kind is written to be harmless when repeated.
+
+Kinds (payloads are JSON):
+- ``follow`` {role, follow, actor}: get the follower's actor document (cached if fresh, else a signed GET), record
+  the follower (pending when the archive approves followers by hand) and queue the Accept; a Follow of
+  something else, or from a blocked actor, gets a Reject and nothing is stored.
+- ``move`` {old, new}: fetch the new actor; if its ``alsoKnownAs`` lists the old one, the follower moves.
+
+Answers (Accept, Reject) are not sent here: ``inbox.queue_answer`` stores them with a delivery row, and the
+delivery worker sends them, signed at send time, with its retry rules.
+
+Retries: a remote failure is retried with exponential backoff (``Retry-After`` obeyed), up to ``MAX_ATTEMPTS``
+or ``delivery.max_age``; a permanent failure (404/410, other 4xx, refused address) fails the job at once.
+Failed jobs stay in the store for ``fedi status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from . import inbox
+from .actors import RemoteActor, read_actor
+from .client import Client
+from .config import Config
+from .errors import ActivityError, RemoteError
+from .store import Follower, Job, Store
+from .urls import ARCHIVE, ROLES, Urls
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+BATCH = 16
+"""Jobs claimed (and run concurrently) at once."""
+LEASE_SECONDS = 120.0
+"""Longer than any job takes (a fetch and a POST, each bounded by ``delivery.timeout``)."""
+MAX_ATTEMPTS = 12
+FIRST_DELAY = 30.0
+MAX_DELAY = 6 * 3600.0
+IDLE_SECONDS = 1.0
+"""The loop looks for new jobs at least this often (the CLI adds them from another process)."""
+
+EXTRA_KINDS: dict[str, Callable[[JobWorker, dict[str, Any]], Awaitable[None]]] = {}
+"""Job kinds of other modules, added by them (``interactions``: refresh a reply's author): (worker, payload)."""
+
+
+class Permanent(Exception):
+    """This job can never succeed: fail it now, without retrying."""
+
+
+def backoff(attempts: int, retry_after: float | None = None) -> float:
+    """Seconds before the next try after ``attempts`` failed ones: 30 s, 1 min, 2 min … capped at 6 h.
+
+    A server's ``Retry-After`` wins when it asks for longer (it is capped too, so a bad header cannot park a
+    job for ever)."""
+    delay = min(FIRST_DELAY * 2 ** max(0, attempts - 1), MAX_DELAY)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, MAX_DELAY))
+    return delay
+
+
+class JobWorker:
+    def __init__(self, config: Config, urls: Urls, store: Store, client: Client,
+                 clock: Clock = lambda: dt.datetime.now(dt.UTC)) -> None:
+        self.config, self.urls, self.store, self.client, self.clock = config, urls, store, client, clock
+        self.name = f"jobs-{os.getpid()}-{id(self):x}"
+        self.kinds: dict[str, Callable[[dict[str, Any]], Any]] = {
+            inbox.FOLLOW: self._follow, inbox.MOVE: self._move}
+        self.kinds.update({kind: partial(run, self) for kind, run in EXTRA_KINDS.items()})
+        self._started = False
+
+    # the loop ------------------------------------------------------------------------------------------------
+    async def run_once(self) -> int:
+        """Claim the due jobs and run them; returns how many were claimed."""
+        if not self._started:
+            self._started = True
+            await self.enforce_config_blocks()
+        jobs = await self.store.claim_jobs(self.clock(), BATCH, LEASE_SECONDS, self.name)
+        if jobs:
+            await asyncio.gather(*(self._run(job) for job in jobs))
+        return len(jobs)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run jobs until ``stop`` is set (or the task is cancelled); sleeps until the next one is due, but
+        looks again at least every second."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                if await self.run_once():
+                    continue
+                now = self.clock()
+                due = await self.store.next_job_due(now)
+                wait = IDLE_SECONDS if due is None else min(IDLE_SECONDS, (due - now).total_seconds())
+            except Exception:  # the store failed for a moment (disk full, locked): try again shortly
+                log.exception("the job worker failed; trying again")
+                wait = IDLE_SECONDS
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), wait)
+
+    async def enforce_config_blocks(self) -> int:
+        """Followers on a domain of ``security.blocked_domains`` (added to the config after they followed)
+        are removed and sent a Reject, as ``fedi block`` does. The config is not copied into the store."""
+        count = 0
+        for domain in self.config.security.blocked_domains:
+            gone = await inbox.block_followers(self.config, self.urls, self.store, domain, self.clock())
+            for follower in gone:
+                log.info("removed follower %s of %s: %s is blocked in the config", follower.actor_id,
+                         follower.role, domain)
+            count += len(gone)
+        return count
+
+    async def _run(self, job: Job) -> None:
+        handler = self.kinds.get(job.kind)
+        try:
+            if handler is None:
+                raise Permanent(f"unknown job kind {job.kind!r} (written by a newer fedi?)")
+            await handler(job.payload)
+        except Permanent as exc:
+            log.warning("job %d (%s) failed for good: %s", job.id, job.kind, exc)
+            await self.store.fail_job(job.id, str(exc))
+        except Exception as exc:  # the top of the worker: the error is kept on the row, the job retried
+            await self._retry(job, exc)
+        else:
+            await self.store.finish_job(job.id)
+
+    async def _retry(self, job: Job, exc: Exception) -> None:
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, RemoteError):
+            log.exception("job %d (%s) failed", job.id, job.kind, exc_info=exc)
+        now = self.clock()
+        too_old = (now - job.created).total_seconds() > self.config.delivery.max_age
+        if job.attempts >= MAX_ATTEMPTS or too_old:
+            log.warning("job %d (%s) failed %d times, giving up: %s", job.id, job.kind, job.attempts, message)
+            await self.store.fail_job(job.id, message)
+            return
+        delay = backoff(job.attempts, getattr(exc, "retry_after", None))
+        log.info("job %d (%s) failed (%s); retrying in %.0f s", job.id, job.kind, message, delay)
+        await self.store.retry_job(job.id, now + dt.timedelta(seconds=delay), message)
+
+    # remote actors -------------------------------------------------------------------------------------------
+    async def remote_actor(self, actor_id: str, fresh: bool = False) -> RemoteActor:
+        """The actor's document: the cached one when recent (the verifier has just fetched it, usually), else a
+        signed GET whose result is cached. Gone (404/410) or malformed: Permanent."""
+        now = self.clock()
+        cached = None if fresh else await self.store.cached_actor(actor_id)
+        if cached is not None and (now - cached.fetched_at).total_seconds() < self.config.security.key_cache_seconds:
+            try:
+                return read_actor(cached.document)
+            except ActivityError:
+                pass  # fetch it again
+        try:
+            document = await self.client.get_json(actor_id)
+        except RemoteError as exc:
+            if exc.status in (404, 410):
+                await self.store.mark_gone(actor_id, now)
+                raise Permanent(f"actor {actor_id} is gone: {exc}") from None
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status not in (401, 408, 429):
+                raise Permanent(str(exc)) from None
+            raise
+        try:
+            actor = read_actor(document)
+        except ActivityError as exc:
+            raise Permanent(f"{actor_id}: {exc.reason}") from None
+        if actor.id != actor_id:
+            raise Permanent(f"{actor_id}: the document's id is {actor.id}")
+        await self.store.cache_actor(actor.id, document, inbox.key_rows(actor), now)
+        return actor
+
+    # kinds ---------------------------------------------------------------------------------------------------
+    async def _follow(self, payload: dict[str, Any]) -> None:
+        role: str | None = payload.get("role")
+        follow: dict[str, Any] = payload["follow"]
+        actor = await self.remote_actor(payload["actor"])
+        now = self.clock()
+        blocked = await inbox.is_blocked(self.config, self.store, actor.id)
+        if role not in ROLES or blocked:
+            why = "blocked" if blocked else f"follows {inbox.ref_id(follow.get('object'))}, not one of our actors"
+            log.info("rejected the Follow of %s: %s", actor.id, why)
+            await inbox.queue_answer(self.urls, self.store, "Reject", role if role in ROLES else ARCHIVE, follow,
+                                     actor.inbox, now)
+            return
+        existing = await self.store.follower(role, actor.id)
+        by_hand = role == ARCHIVE and self.config.actor.manually_approves_followers
+        state = "accepted" if not by_hand or (existing is not None and existing.state == "accepted") else "pending"
+        follow_id = inbox.ref_id(follow)
+        await self.store.add_follower(Follower(role=role, actor_id=actor.id, inbox=actor.inbox,
+                                               shared_inbox=actor.shared_inbox, host=inbox.host_of(actor.id),
+                                               follow_id=follow_id, since=now, state=state))
+        if state == "pending":
+            log.info("%s asks to follow %s: waiting for 'fedi followers approve'", actor.id, role)
+            return
+        log.info("%s follows %s%s", actor.id, role, " (again)" if existing else "")
+        await inbox.queue_answer(self.urls, self.store, "Accept", role, follow, actor.inbox, now)
+
+    async def _move(self, payload: dict[str, Any]) -> None:
+        old, new = payload["old"], payload["new"]
+        if await inbox.is_blocked(self.config, self.store, new):
+            log.info("ignored the Move of %s to %s: the new actor is blocked", old, new)
+            return
+        target = await self.remote_actor(new, fresh=True)  # alsoKnownAs may have been set moments ago
+        if old not in target.also_known_as:
+            log.info("ignored the Move of %s to %s: %s does not list it in alsoKnownAs", old, new, new)
+            return
+        moved = await self.store.move_follower(old, target.id, target.inbox, target.shared_inbox,
+                                               inbox.host_of(target.id))
+        log.info("%s moved to %s (%d follow(s) moved)", old, target.id, moved)
