@@ -186,7 +186,7 @@ def video(config: Config, urls: Urls, talk: Talk, *, uuid: str, published: dt.da
         "language": language(lang),
         "sensitive": False,
         "commentsEnabled": True,  # read by PeerTube before commentsPolicy existed
-        "commentsPolicy": 1,      # missing means DISABLED
+        "commentsPolicy": comments_policy(config),  # missing means DISABLED
         "downloadEnabled": True,
         "waitTranscoding": False,
         "state": 1,
@@ -235,6 +235,26 @@ def note(config: Config, urls: Urls, talk: Talk, *, published: dt.datetime, upda
 
 
 # pieces ------------------------------------------------------------------------------------------------
+
+COMMENTS_ENABLED, COMMENTS_REQUIRE_APPROVAL = 1, 3  # PeerTube VideoCommentPolicy (2 is DISABLED)
+
+
+def comments_policy(config: Config) -> int:
+    """PeerTube's ``commentsPolicy`` (interop.md §2.2): replies are welcome, and with ``moderation = "all"``
+    each waits for approval. ``followers`` approves some at once, so PeerTube is told they are enabled."""
+    return COMMENTS_REQUIRE_APPROVAL if config.interactions.moderation == "all" else COMMENTS_ENABLED
+
+
+def with_counts(obj: dict[str, Any], replies_count: int, likes: int, shares: int) -> dict[str, Any]:
+    """A stored talk object with live counts: ``replies.totalItems`` and, where they are embedded collections
+    (a Note's), ``likes``/``shares`` ``totalItems``; a Video's are URLs PeerTube fetches for its counts. The
+    stored object keeps the counts of its publication (they never trigger an Update); ``obj`` is not changed."""
+    out = dict(obj)
+    for key, total in (("replies", replies_count), ("likes", likes), ("shares", shares)):
+        if isinstance(out.get(key), dict):
+            out[key] = {**out[key], "totalItems": total}
+    return out
+
 
 def replies(urls: Urls, slug: str, total: int) -> dict[str, Any]:
     return {"id": urls.replies(slug), "type": "Collection", "totalItems": total,
