@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from . import structured_fields as sf
 from .errors import SignatureError
 
 CAVAGE = "cavage"
@@ -170,155 +171,6 @@ def _encode(lines: list[str]) -> bytes:
         raise SignatureError("header value malformed") from None
 
 
-# ---------------------------------------------------------------- RFC 8941 structured fields (the subset we need)
-
-
-class _SFError(ValueError):
-    pass
-
-
-class _Token(str):
-    """An sf-token, kept apart from an sf-string so it serializes back unquoted."""
-
-
-_SF_KEY = re.compile(r"[a-z*][a-z0-9_.*-]*")
-_SF_NUMBER = re.compile(r"-?([0-9]{1,15})(\.[0-9]{1,3})?")
-_SF_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
-_SF_TOKEN = re.compile(r"[A-Za-z*][!#$%&'*+.^_`|~0-9A-Za-z:/-]*")
-_SF_BYTES = re.compile(r":([A-Za-z0-9+/=]*):")
-_SF_UNESCAPE = re.compile(r"\\(.)")
-_OWS = re.compile(r"[ \t]*")
-_SP = re.compile(r" *")
-
-
-def _skip(blanks: re.Pattern[str], s: str, pos: int) -> int:
-    m = blanks.match(s, pos)
-    return m.end() if m else pos
-
-
-def _sf_bare(s: str, pos: int) -> tuple[Any, int]:
-    c = s[pos] if pos < len(s) else ""
-    if c == '"':
-        m = _SF_STRING.match(s, pos)
-        if m is None:
-            raise _SFError("bad string")
-        text = m.group(1)
-        return (_SF_UNESCAPE.sub(r"\1", text) if "\\" in text else text), m.end()
-    if c == ":":
-        m = _SF_BYTES.match(s, pos)
-        if m is None:
-            raise _SFError("bad byte sequence")
-        b64 = m.group(1)
-        try:  # RFC 8941 §4.2.7: missing padding is tolerated
-            return base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True), m.end()
-        except ValueError:
-            raise _SFError("bad byte sequence") from None
-    if c == "?":
-        flag = s[pos + 1:pos + 2]
-        if flag not in ("0", "1"):
-            raise _SFError("bad boolean")
-        return flag == "1", pos + 2
-    m = _SF_NUMBER.match(s, pos)
-    if m is not None:
-        if m.group(2) is None:
-            return int(m.group()), m.end()
-        if len(m.group(1)) > 12:
-            raise _SFError("decimal too long")
-        return float(m.group()), m.end()
-    m = _SF_TOKEN.match(s, pos)
-    if m is not None:
-        return _Token(m.group()), m.end()
-    raise _SFError("bad item")
-
-
-def _sf_params(s: str, pos: int) -> tuple[dict[str, Any], int]:
-    params: dict[str, Any] = {}
-    n = len(s)
-    while pos < n and s[pos] == ";":
-        m = _SF_KEY.match(s, _skip(_SP, s, pos + 1))
-        if m is None:
-            raise _SFError("bad parameter key")
-        key, pos = m.group(), m.end()
-        if key in params:  # stricter than RFC 8941 (which keeps the last): a repeated signed parameter is suspect
-            raise _SFError("repeated parameter")
-        if pos < n and s[pos] == "=":
-            params[key], pos = _sf_bare(s, pos + 1)
-        else:
-            params[key] = True
-    return params, pos
-
-
-def _sf_member(s: str, pos: int) -> tuple[tuple[Any, dict[str, Any]], int]:
-    """An item or an inner list, each with its parameters."""
-    if not s.startswith("(", pos):
-        value, pos = _sf_bare(s, pos)
-        params, pos = _sf_params(s, pos)
-        return (value, params), pos
-    items: list[tuple[Any, dict[str, Any]]] = []
-    pos += 1
-    while True:
-        pos = _skip(_SP, s, pos)
-        if s.startswith(")", pos):
-            params, pos = _sf_params(s, pos + 1)
-            return (items, params), pos
-        value, pos = _sf_bare(s, pos)
-        item_params, pos = _sf_params(s, pos)
-        items.append((value, item_params))
-        if not s.startswith((" ", ")"), pos):
-            raise _SFError("bad inner list")
-
-
-def _sf_dictionary(text: str) -> dict[str, tuple[Any, dict[str, Any]]]:
-    """RFC 8941 §4.2.2, strict: a repeated key is refused rather than silently replaced."""
-    s = text.strip(" ")
-    result: dict[str, tuple[Any, dict[str, Any]]] = {}
-    pos, n = 0, len(s)
-    while pos < n:
-        m = _SF_KEY.match(s, pos)
-        if m is None:
-            raise _SFError("bad key")
-        key, pos = m.group(), m.end()
-        if s.startswith("=", pos):
-            member, pos = _sf_member(s, pos + 1)
-        else:
-            params, pos = _sf_params(s, pos)
-            member = (True, params)
-        if key in result:
-            raise _SFError("repeated key")
-        result[key] = member
-        pos = _skip(_OWS, s, pos)
-        if pos < n:
-            if s[pos] != ",":
-                raise _SFError("expected a comma")
-            pos = _skip(_OWS, s, pos + 1)
-            if pos == n:
-                raise _SFError("trailing comma")
-    return result
-
-
-def _sf_ser_bare(value: Any) -> str:
-    if value is True or value is False:
-        return "?1" if value else "?0"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        text = f"{value:.3f}".rstrip("0")
-        return text + "0" if text.endswith(".") else text
-    if isinstance(value, bytes):
-        return ":" + base64.b64encode(value).decode() + ":"
-    if isinstance(value, _Token):
-        return str(value)
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _sf_ser_params(params: Mapping[str, Any]) -> str:
-    return "".join(f";{k}" if v is True else f";{k}={_sf_ser_bare(v)}" for k, v in params.items())
-
-
-def _sf_ser_inner_list(items: list[tuple[Any, dict[str, Any]]], params: Mapping[str, Any]) -> str:
-    return "(" + " ".join(_sf_ser_bare(v) + _sf_ser_params(p) for v, p in items) + ")" + _sf_ser_params(params)
-
-
 # ---------------------------------------------------------------- parse
 
 
@@ -409,12 +261,12 @@ def _parse_cavage(method: str, target: str, headers: Mapping[str, str], value: s
 def _parse_rfc9421(method: str, target: str, headers: Mapping[str, str], inputs_value: str,
                    signatures_value: str) -> SignedRequest:
     try:
-        inputs = _sf_dictionary(inputs_value)
-    except _SFError:
+        inputs = sf.parse_dictionary(inputs_value)
+    except sf.SFError:
         raise SignatureError("signature-input malformed") from None
     try:
-        signatures = _sf_dictionary(signatures_value)
-    except _SFError:
+        signatures = sf.parse_dictionary(signatures_value)
+    except sf.SFError:
         raise SignatureError("signature header malformed") from None
     label = next((name for name in inputs if name in signatures), None)  # the first label present in both
     if label is None:
@@ -442,7 +294,7 @@ def _parse_rfc9421(method: str, target: str, headers: Mapping[str, str], inputs_
         raise SignatureError("algorithm not supported")
     created, expires = _seconds(params.get("created"), "created"), _seconds(params.get("expires"), "expires")
     return SignedRequest(RFC9421, key_id, algorithm, tuple(components), created, expires, signature, method,
-                         target, headers, label, _sf_ser_inner_list(items, params))
+                         target, headers, label, sf.serialize_inner_list(items, params))
 
 
 # ---------------------------------------------------------------- signature bases
@@ -620,8 +472,8 @@ _CONTENT_DIGESTS = (("sha-256", hashlib.sha256, 32), ("sha-512", hashlib.sha512,
 def _check_content_digest(value: str, body: bytes) -> None:
     """RFC 9530 ``Content-Digest``: every sha-256/sha-512 entry must match; other algorithms are ignored."""
     try:
-        entries = _sf_dictionary(value)
-    except _SFError:
+        entries = sf.parse_dictionary(value)
+    except sf.SFError:
         raise SignatureError("content-digest malformed") from None
     checked = False
     for name, function, size in _CONTENT_DIGESTS:
@@ -728,7 +580,7 @@ def sign_request(method: str, url: str, headers: Mapping[str, str], body: bytes 
         items.append(("content-digest", {}))
         lines.append(f'"content-digest": {out["Content-Digest"]}')
     algorithm = "rsa-v1_5-sha256" if isinstance(private_key, rsa.RSAPrivateKey) else "ed25519"
-    params_line = _sf_ser_inner_list(items, {"created": int(_epoch(now)), "keyid": key_id, "alg": algorithm})
+    params_line = sf.serialize_inner_list(items, {"created": int(_epoch(now)), "keyid": key_id, "alg": algorithm})
     lines.append(f'"@signature-params": {params_line}')
     signature = _sign_raw(private_key, "\n".join(lines).encode())
     out["Signature-Input"] = f"{LABEL}={params_line}"

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from fedi import signatures
+from fedi import structured_fields as sf
 from fedi.errors import SignatureError
 from tests.conftest import FIXTURES
 
@@ -756,7 +757,7 @@ sf_bare = st.one_of(
     st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=20),
     st.binary(max_size=20),
     st.booleans(),
-    st.from_regex(r"[A-Za-z*][A-Za-z0-9:/*.-]{0,8}", fullmatch=True).map(signatures._Token),
+    st.from_regex(r"[A-Za-z*][A-Za-z0-9:/*.-]{0,8}", fullmatch=True).map(sf.Token),
     st.integers(min_value=-999_999_999_999, max_value=999_999_999_999).map(lambda i: i / 1000),
 )
 sf_params = st.dictionaries(sf_keys, sf_bare, max_size=3)
@@ -767,9 +768,9 @@ sf_params = st.dictionaries(sf_keys, sf_bare, max_size=3)
                        min_size=1, max_size=3))
 def test_structured_dictionary_round_trip(members) -> None:
     """Serializing inner lists with parameters and parsing them back gives the same values and types."""
-    text = ", ".join(f"{k}={signatures._sf_ser_inner_list(items, params)}" for k, (items, params) in members.items())
-    parsed = signatures._sf_dictionary(text)
+    text = ", ".join(f"{k}={sf.serialize_inner_list(items, params)}" for k, (items, params) in members.items())
+    parsed = sf.parse_dictionary(text)
     assert list(parsed) == list(members)
     for key, (items, params) in members.items():
-        assert signatures._sf_ser_inner_list(*parsed[key]) == signatures._sf_ser_inner_list(items, params)
+        assert sf.serialize_inner_list(*parsed[key]) == sf.serialize_inner_list(items, params)
         assert [type(v) for v, _ in parsed[key][0]] == [type(v) for v, _ in items]
