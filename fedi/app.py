@@ -41,12 +41,16 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) 
                       client=client, verifier=verifier)
         app[CTX] = ctx
         app[VERIFIER] = verifier
-        await sync_archive(ctx)
         tasks: list[asyncio.Task[None]] = []
+        if background and config.archive.dir.is_dir():
+            # Serve at once: discovery and every stored document are ready, and reading a big archive folder
+            # takes long (1,000 entries ≈ 0.6 s); the pages that show entries wait for it (ctx.entries()).
+            tasks.append(asyncio.create_task(load_and_watch(ctx), name="fedi-watch"))
+        else:  # tests drive sync themselves; a missing folder is refused here, before serving (ConfigError)
+            await sync_archive(ctx)
         if background:
-            if config.archive.watch_seconds > 0:
-                tasks.append(asyncio.create_task(watch(ctx), name="fedi-watch"))
             # background workers are started here (one line each)
+            tasks.append(ctx.start_delivery())
             tasks.append(asyncio.create_task(JobWorker(config, urls, store, client, clock).run(), name="fedi-jobs"))
         try:
             yield
@@ -71,11 +75,26 @@ async def sync_archive(ctx: Context) -> publish.Result:
             log.warning("%s (left out)", problem)
     ctx.problems = problems
     ctx.talks = {t.slug: t for t in loaded}
+    ctx.loaded.set()
     result = await publish.sync(ctx.config, ctx.urls, ctx.store, loaded, ctx.clock())
     for step in result.steps:
         log.info("published %s of %s to %d inbox(es)", step.kind, step.slug, step.inboxes)
     ctx.invalidate()
+    if result.changed and ctx.worker is not None:
+        ctx.worker.wake()
     return result
+
+
+async def load_and_watch(ctx: Context) -> None:
+    """The first reading and publication of the archive folder, then the watcher (when configured)."""
+    try:
+        await sync_archive(ctx)
+    except Exception:  # the store failed for a moment: the entries are still shown, the watcher retries
+        log.exception("publishing the archive folder at start-up failed")
+    finally:
+        ctx.loaded.set()
+    if ctx.config.archive.watch_seconds > 0:
+        await watch(ctx)
 
 
 def snapshot(folder: Path) -> tuple:

@@ -6,6 +6,7 @@ so that a read costs a lookup, not a rebuild and a ``json.dumps`` (limits.md: re
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from .client import Client
 from .config import Config
+from .delivery import DeliveryWorker
 from .keys import KeyPair
 from .pages import Pages
 from .store import Store
@@ -46,11 +48,28 @@ class Context:
     client: Client | None = None
     verifier: Verifier | None = None
     talks: dict[str, Talk] = field(default_factory=dict)
-    """The valid entries of the archive folder as last read (by sync or the watcher)."""
+    """The valid entries of the archive folder as last read (by sync or the watcher); see ``entries``."""
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the archive folder has been read (``fedi serve`` answers before, while it reads it)."""
     problems: list[str] = field(default_factory=list)
     cache: dict[Any, bytes] = field(default_factory=dict)
     """Serialized documents by key; cleared whenever the archive or the followers change."""
     started: dt.datetime = field(default_factory=utcnow)
+    worker: DeliveryWorker | None = None
+    """This process's delivery worker (``fedi serve``), woken right after a publish."""
+
+    def start_delivery(self) -> asyncio.Task[None]:
+        """Start this process's delivery worker, which runs until the task is cancelled."""
+        if self.client is None:
+            raise RuntimeError("the delivery worker needs the client")
+        self.worker = DeliveryWorker(self.config, self.store, self.client, self.clock)
+        return asyncio.create_task(self.worker.run(), name="fedi-deliver")
+
+    async def entries(self) -> dict[str, Talk]:
+        """The archive's entries, waiting at start-up until the folder has been read once."""
+        if not self.loaded.is_set():
+            await self.loaded.wait()
+        return self.talks
 
     def cached(self, key: Any, build: Callable[[], Any]) -> bytes:
         body = self.cache.get(key)

@@ -66,7 +66,10 @@ class Step:
     """``create``, ``update`` or ``delete``."""
     slug: str
     activities: tuple[dict[str, Any], ...]
+    counts: tuple[int, ...]
+    """Inboxes each activity goes to, in the order of ``activities``."""
     inboxes: int
+    """Distinct inboxes reached by the step."""
     deliveries: int
 
 
@@ -140,15 +143,14 @@ def plan(config: Config, urls: Urls, talks: Iterable[Talk], records: Mapping[str
 
     def send(kind: str, slug: str, sent: Sequence[tuple[dict[str, Any], str, Sequence[Target]]]) -> None:
         inboxes: set[str] = set()
-        count = 0
         for activity, role, to in sent:
             activities.append(OutActivity(id=activity["id"], actor_role=role, type=activity["type"], slug=slug,
                                           document=activity, published=now))
             deliveries.extend(NewDelivery(activity_id=activity["id"], inbox=t.inbox, host=t.host, actor_role=role,
                                           due=now) for t in to)
             inboxes.update(t.inbox for t in to)
-            count += len(to)
-        steps.append(Step(kind, slug, tuple(a for a, _, _ in sent), len(inboxes), count))
+        counts = tuple(len(to) for _, _, to in sent)
+        steps.append(Step(kind, slug, tuple(a for a, _, _ in sent), counts, len(inboxes), sum(counts)))
 
     archive_id, owner_id = urls.actor(ARCHIVE), urls.actor(OWNER)
     for slug in sorted(set(current) | set(records)):
@@ -208,22 +210,24 @@ async def sync(config: Config, urls: Urls, store: Store, talks: Sequence[Talk], 
     """Publish what changed in ``talks`` (the valid entries of the folder, or only the slugs in ``only``).
 
     ``keep`` defaults to the entry files present in the archive folder, so an entry that fails to parse is left
-    alone rather than deleted. A missing archive folder is an error: it would otherwise delete every talk.
+    alone rather than deleted. A missing archive folder is an error once talks were published from it: it would
+    otherwise delete every one of them.
     Another process publishing at the same moment makes the store refuse the write; the comparison is then
     made again (``attempts`` times in all).
     """
-    if keep is None:
-        if not config.archive.dir.is_dir():
-            raise ConfigError(f"{config.archive.dir}: the archive folder does not exist (archive.dir); nothing "
-                              "was published or deleted")
-        keep = entry_slugs(config.archive.dir)
-    keep = set(keep)
+    missing = keep is None and not config.archive.dir.is_dir()
+    keep = set(entry_slugs(config.archive.dir) if keep is None and not missing else keep or ())
     only = None if only is None else set(only)
     for attempt in range(1, attempts + 1):
         records = {rec.slug: rec for rec in await store.talks(include_deleted=True)}
-        targets = await read_targets(store)
-        used = await _used_ids(store, urls, records.values(), {t.slug for t in talks} | keep, only)
-        planned = plan(config, urls, talks, records, targets, now, keep=keep, only=only, used_ids=used)
+        if missing and any(r.deleted is None and (only is None or r.slug in only) for r in records.values()):
+            raise ConfigError(f"{config.archive.dir}: the archive folder does not exist (archive.dir); nothing "
+                              "was published or deleted")
+        planned = plan(config, urls, talks, records, Targets(), now, keep=keep, only=only)
+        if planned.changes:  # the followers are read only when something is sent (100k of them take a while)
+            used = await _used_ids(store, urls, records.values(), {t.slug for t in talks} | keep, only)
+            planned = plan(config, urls, talks, records, await read_targets(store), now, keep=keep, only=only,
+                           used_ids=used)
         result = Result(steps=list(planned.steps), deliveries=len(planned.deliveries),
                         activity_ids=[a.id for a in planned.activities], dry_run=dry_run)
         if dry_run or not planned.changes:

@@ -1,0 +1,183 @@
+"""``fedi preview``: how Mastodon and PeerTube will show a talk, in plain text, and where their rules bite.
+
+Pure: an object (as ``publish.build_object`` makes it) and its ``Talk`` in, text out. The renderings follow what
+each receiver reads (interop.md §1.3, §2.2): Mastodon shows a Video as its name, ``summary`` and link (the
+``content`` is ignored) with the ``attachment`` it can play, and a Note as its ``content``; PeerTube shows a Video
+(name, duration, files, description from ``content``) and nothing at all of a Note.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+from . import talk_objects as to
+from .config import Config
+from .talks import Talk
+
+PEERTUBE_FILES = ("video/mp4", "video/ogg", "video/webm", "audio/mp4")
+"""Media types PeerTube accepts as a video file Link (§2.2)."""
+TAG_MIN, TAG_MAX = 2, 30
+"""PeerTube keeps a Hashtag only with a name of 2 to 30 characters."""
+
+
+class _Text(HTMLParser):
+    """HTML → plain text: paragraphs and headings become blocks, ``<br>`` a line break, links their text."""
+
+    BLOCKS = ("p", "h1", "h2", "h3", "div", "li")
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "br":
+            self.parts.append("\n")
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    text = "".join(parser.parts)
+    text = re.sub(r"[ \t]*\n[ \t]*", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def size_text(size: int | None) -> str:
+    if not size:
+        return "size unknown"
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def duration_text(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" if line else "" for line in text.splitlines())
+
+
+def _link_of(obj: dict[str, Any]) -> str:
+    url = obj.get("url")
+    if isinstance(url, list):  # Mastodon takes the text/html Link (or one without a media type)
+        for entry in url:
+            if isinstance(entry, dict) and entry.get("mediaType", "text/html") == "text/html":
+                return str(entry.get("href"))
+    return str(url if isinstance(url, str) else obj["id"])
+
+
+def _attachment_lines(obj: dict[str, Any]) -> list[str]:
+    lines = []
+    for item in obj.get("attachment", [])[:to.MASTODON_MAX_ATTACHMENTS]:
+        kind = str(item.get("mediaType", ""))
+        what = "video player" if kind.startswith("video/") else "audio player" if kind.startswith("audio/") \
+            else "picture"
+        poster = " with its poster" if isinstance(item.get("icon"), dict) else ""
+        lines.append(f"[{what}{poster}: {item.get('url')} ({kind})]")
+    return lines
+
+
+def mastodon(obj: dict[str, Any]) -> str:
+    """The status a Mastodon user sees in their home timeline."""
+    if obj["type"] == "Note":
+        body = html_to_text(obj.get("content", ""))
+        head = "Shown as a post (Note): the whole text, edits shown as edits."
+    else:
+        body = "\n\n".join(x for x in (obj.get("name", ""), html_to_text(obj.get("summary", "")), _link_of(obj)) if x)
+        head = (f"Shown as a converted {obj['type']}: title, summary and link only (the description is not shown, "
+                "and later edits are not applied).")
+    lines = [head, "", _indent(body)]
+    media = _attachment_lines(obj)
+    lines += ["", *(f"  {m}" for m in media)] if media else ["", "  (no media attached: people follow the link)"]
+    return "\n".join(lines)
+
+
+def peertube(obj: dict[str, Any], config: Config) -> str:
+    """The video page a PeerTube subscriber reaches from their subscriptions."""
+    if obj["type"] != "Video":
+        return ("Not shown: PeerTube only shows Videos (a Note without a video thread to reply to is dropped).\n"
+                "  Set archive.object_type = \"Video\" to reach PeerTube subscribers.")
+    seconds = int(re.sub(r"\D", "", obj.get("duration", "")) or 0)
+    facts = [duration_text(seconds), obj.get("category", {}).get("name"), obj.get("licence", {}).get("name"),
+             obj.get("language", {}).get("name")]
+    icon = obj["icon"][0]
+    files = [f"{u['mediaType']} {u.get('height') or '?'}p, {size_text(u.get('size'))}: {u['href']}"
+             for u in obj["url"] if isinstance(u, dict) and u.get("mediaType") in PEERTUBE_FILES]
+    tags = [t["name"] for t in obj.get("tag", []) if TAG_MIN <= len(t.get("name", "")) <= TAG_MAX]
+    lines = [f"Video: {obj['name']}", f"  {' · '.join(str(f) for f in facts if f)}",
+             f"  channel: {config.actor.name} — account: {config.owner.name}",
+             f"  thumbnail: {icon['url']}" + (f" ({icon['width']}×{icon['height']})" if icon.get("width") else ""),
+             *(f"  file: {f}" for f in files or ["(none PeerTube can play)"])]
+    if tags:
+        lines.append(f"  tags: {', '.join(tags)}")
+    lines += ["  description:", _indent(_indent(html_to_text(obj.get("content", ""))))]
+    return "\n".join(lines)
+
+
+def warnings(obj: dict[str, Any], talk: Talk, config: Config) -> list[str]:
+    """Where a receiver's rules are not met, each as one sentence saying what happens and what to do."""
+    out: list[str] = []
+    title = talk.title.strip()
+    playable = [m for m in talk.media if m.type in to.MASTODON_VIDEO + to.MASTODON_AUDIO]
+    if not playable:
+        out.append(f"Mastodon: no file of a type it plays ({', '.join(sorted({m.type for m in talk.media}))}); "
+                   "it shows the link only")
+    elif not obj.get("attachment") or all(not str(a.get("mediaType", "")).startswith(("video/", "audio/"))
+                                          for a in obj["attachment"]):
+        big = [m for m in playable if m.size and m.size > to.MASTODON_MEDIA_LIMIT]
+        if big:
+            out.append(f"Mastodon: {big[0].ref} is {size_text(big[0].size)}, over the "
+                       f"{size_text(to.MASTODON_MEDIA_LIMIT)} it plays inline; it shows a link instead "
+                       "(add a smaller rendition)")
+        else:
+            out.append(f"Mastodon: the size of {playable[0].ref} is unknown, so it is not attached for inline "
+                       "playback; give `size` (bytes) in the entry")
+    if config.archive.object_type == "Note":
+        out.append("PeerTube: Notes are not shown; PeerTube subscribers will not see this talk")
+        return out
+    if len(title) > to.NAME_MAX:
+        out.append(f"PeerTube: the title is {len(title)} characters, over its {to.NAME_MAX}; it is shortened to "
+                   f"{obj['name']!r}")
+    elif len(title) < to.NAME_MIN:
+        out.append(f"PeerTube: the title is shorter than {to.NAME_MIN} characters; it is shown as {obj['name']!r}")
+    if not any(m.type in PEERTUBE_FILES for m in talk.media):
+        out.append(f"PeerTube: no file of a type it plays ({', '.join(PEERTUBE_FILES)}); the video has no player")
+    if talk.duration is None:
+        out.append("PeerTube: no duration given; it shows 0:00 (add `duration`, e.g. \"PT1H2M3S\")")
+    if not talk.thumbnail:
+        out.append("PeerTube: no thumbnail given; it shows the archive's avatar or fedi's default poster")
+    if talk.license and to.licence(talk.license) is None:
+        out.append(f"PeerTube: licence {talk.license!r} is not a Creative Commons URL it knows; none is shown")
+    dropped = [t for t in talk.tags if not TAG_MIN <= len(t) <= TAG_MAX]
+    if dropped:
+        out.append(f"PeerTube: tags must have {TAG_MIN} to {TAG_MAX} characters; it drops {', '.join(dropped)}")
+    if talk.paragraphs and to.linkify(talk.paragraphs[-1]) not in obj.get("content", ""):
+        out.append(f"PeerTube: the description is cut to fit its {to.CONTENT_MAX} characters")
+    return out
+
+
+def render(obj: dict[str, Any], talk: Talk, config: Config) -> str:
+    """The whole preview: the object as served, then each receiver's view, then the warnings."""
+    problems = warnings(obj, talk, config)
+    parts = ["── the object, as served at its id " + "─" * 40, json.dumps(obj, indent=2, ensure_ascii=False), "",
+             "── Mastodon " + "─" * 63, mastodon(obj), "", "── PeerTube " + "─" * 63, peertube(obj, config), "",
+             "── warnings " + "─" * 63]
+    parts += [f"! {html.unescape(p)}" for p in problems] or ["none: both receivers take it as it is"]
+    return "\n".join(parts) + "\n"
