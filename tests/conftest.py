@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,8 @@ def write_config(root: Path, **sections: dict) -> Path:
         "archive": {"dir": "outbox", "language": "fr"},
         "security": {"allow_private_addresses": True},
     }
+    if "store" not in sections and root.resolve() in _ARCHIVE_STORES:  # a --store=postgres run (see below)
+        base["store"] = {"url": _ARCHIVE_STORES[root.resolve()]}
     for name, values in sections.items():
         base[name] = {**base.get(name, {}), **values}
     lines = []
@@ -86,7 +90,7 @@ def keys_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def archive_dir(tmp_path: Path, keys_once: Path) -> Path:
+def archive_dir(tmp_path: Path, keys_once: Path, archive_store_url: str | None) -> Path:
     """A folder with config.toml, outbox/ holding one talk with a local poster and video, and keys/."""
     shutil.copytree(keys_once, tmp_path / "keys")
     outbox = tmp_path / "outbox"
@@ -101,6 +105,105 @@ def archive_dir(tmp_path: Path, keys_once: Path) -> Path:
 @pytest.fixture
 def config(archive_dir: Path) -> config_mod.Config:
     return config_mod.load(archive_dir / "config.toml")
+
+
+# stores: SQLite and PostgreSQL -------------------------------------------------------------------------------------
+#
+# ``store_url`` / ``store``: a fresh store of each backend (a test using them runs once per backend). PostgreSQL
+# comes from tests/pg.py: the server named by FEDI_TEST_POSTGRES, or a throwaway cluster of Debian's binaries;
+# without either, the PostgreSQL variants are skipped, saying why. ``--store=postgres`` (or FEDI_TEST_STORE=postgres)
+# runs the whole suite on PostgreSQL: every config written in an ``archive_dir`` (the ``config`` fixture, and
+# ``write_config(archive_dir, …)`` rewrites) then names a fresh PostgreSQL database, and ``store_url`` only
+# PostgreSQL; ``--store=sqlite`` keeps every test to SQLite (the PostgreSQL-only ones skip).
+
+_ARCHIVE_STORES: dict[Path, str] = {}
+"""archive folder → the PostgreSQL URL its config names, in a --store=postgres run."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--store", choices=("sqlite", "postgres"), default=None,
+                     help="run the suite's stores on this backend (default: archives on SQLite, the store's own "
+                          "tests on both); also FEDI_TEST_STORE")
+
+
+def store_mode(config: pytest.Config) -> str | None:
+    mode = config.getoption("--store", None) or os.environ.get("FEDI_TEST_STORE") or None
+    if mode not in (None, "sqlite", "postgres"):
+        raise pytest.UsageError(f"FEDI_TEST_STORE={mode!r}: use sqlite or postgres")
+    return mode
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_backend" in metafunc.fixturenames:
+        mode = store_mode(metafunc.config)
+        backends = [mode] if mode else ["sqlite", "postgres"]
+        metafunc.parametrize("store_backend", backends, ids=backends)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """The PostgreSQL server of this run (tests/pg.py). Skips when none is available, unless PostgreSQL was asked
+    for (--store=postgres or FEDI_TEST_POSTGRES): then the tests fail instead of passing unseen."""
+    from tests.pg import ENV, PgServer, Unavailable
+
+    try:
+        server = PgServer.start()
+    except Unavailable as exc:
+        if store_mode(request.config) == "postgres" or os.environ.get(ENV):
+            pytest.fail(f"PostgreSQL was asked for but is unavailable: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def new_store_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[str], str]]:
+    """Makes the URL of a fresh, empty store of a backend (``"sqlite"`` or ``"postgres"``); the PostgreSQL
+    databases are dropped after the test."""
+    made: list[str] = []
+
+    def make(backend: str) -> str:
+        if backend == "sqlite":
+            made.append(f"sqlite:///{tmp_path / (f'fedi{len(made) + 1}' if made else 'fedi')}.sqlite3")
+            return made[-1]
+        if store_mode(request.config) == "sqlite":
+            pytest.skip("a PostgreSQL test, and this run is --store=sqlite")
+        made.append(request.getfixturevalue("postgres_server").create_database())
+        return made[-1]
+    yield make
+    for url in made:
+        if not url.startswith("sqlite:"):
+            request.getfixturevalue("postgres_server").drop_database(url)
+
+
+@pytest.fixture
+def store_url(store_backend: str, new_store_url: Callable[[str], str]) -> str:
+    """The URL of a fresh, empty store of the backend this test runs on."""
+    return new_store_url(store_backend)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator:  # type: ignore[type-arg]
+    """A fresh store of each backend, open."""
+    from fedi.store import open_store
+
+    async with open_store(store_url) as s:
+        yield s
+
+
+@pytest.fixture
+def archive_store_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the archive's default SQLite file), or in a --store=postgres run a fresh PostgreSQL database that
+    every config written in this test's archive folder names."""
+    if store_mode(request.config) != "postgres":
+        yield None
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database(migrated=True)
+    _ARCHIVE_STORES[tmp_path.resolve()] = url
+    yield url
+    _ARCHIVE_STORES.pop(tmp_path.resolve(), None)
+    server.drop_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -154,7 +257,8 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     original_connect = socket.socket.connect
 
     async def sock_connect(self, sock, address):  # type: ignore[no-untyped-def]
-        check(address)
+        if sock.family != socket.AF_UNIX:  # a unix socket (the test PostgreSQL server's) never leaves the machine
+            check(address)
         return await original_sock_connect(self, sock, address)
 
     async def create_connection(self, protocol_factory, host=None, port=None, **kwargs):  # type: ignore[no-untyped-def]

@@ -5,4 +5,4 @@ command name (``"followers approve"`` for nested actions, as ``cli.main`` dispat
 ``(args) -> int``. ``cli`` imports the modules listed in ``MODULES``.
 """
 
-MODULES = ("followers", "publishing")
+MODULES = ("followers", "publishing", "replies", "migrate")

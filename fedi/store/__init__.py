@@ -1,6 +1,6 @@
 """The persistence interface: what fedi keeps between requests and between processes.
 
-``Store`` is the contract; ``open_store(url)`` picks the backend (SQLite now, PostgreSQL later, same contract).
+``Store`` is the contract; ``open_store(url)`` picks the backend (SQLite or PostgreSQL, same contract).
 Every operation is one transaction: it happens entirely or not at all, so a crash or a full disk never leaves
 half a publish behind. Several processes (``fedi serve``, ``fedi deliver``, ``fedi sync``) may share one store;
 claims of queue rows are atomic across them. Failures of the store itself (disk full, read-only file, cannot
@@ -18,7 +18,7 @@ Invalid arguments (a naive datetime, an unknown state or kind) raise ValueError 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 
@@ -48,27 +48,41 @@ from .records import (
     TalkChange,
     TalkJson,
     TalkRecord,
+    TalkStamp,
     Target,
 )
+from .tables import TABLES, Row
 
 __all__ = [
     "COMMENT_STATES", "FOLLOWER_STATES", "KEY_KINDS", "REACTION_KINDS", "ActivitySummary", "CachedActor",
     "CachedKey", "Comment", "DeadHost", "Delivery", "DeliveryInfo", "Document", "Follower", "HostState", "Job",
-    "NewDelivery", "OutActivity", "PublishCounts", "QueueCounts", "ReactionCounts", "Status", "Store", "TalkChange",
-    "TalkJson", "TalkRecord", "Target", "open_store",
+    "NewDelivery", "OutActivity", "PublishCounts", "QueueCounts", "ReactionCounts", "Row", "Status", "Store",
+    "TABLES", "TalkChange", "TalkJson", "TalkRecord", "TalkStamp", "Target", "open_store",
 ]
 
 
 def open_store(url: str) -> Store:
-    """The store for ``url`` (``sqlite:///PATH``, optionally ``?mode=ro``), not yet opened: use ``async with``."""
+    """The store for ``url``, not yet opened: use ``async with``.
+
+    ``sqlite:///PATH`` (optionally ``?mode=ro``) is one SQLite file, the default; ``postgresql://…`` (or
+    ``postgres://…``) a PostgreSQL database through asyncpg (the ``postgres`` extra), for several processes on
+    several machines (see ``postgres_base.PostgresBase.from_url`` for its options).
+    """
     if url.startswith("sqlite:///"):
         from .sqlite import SqliteStore
 
         return SqliteStore.from_url(url)
     if url.startswith(("postgresql://", "postgres://")):
-        raise StoreError(f"store url {url.split('@')[-1]!r}: PostgreSQL support comes with a later version of "
-                         "fedi; use sqlite:///ABSOLUTE/PATH for now")
-    raise StoreError(f"store url {url!r}: unknown kind of store; use sqlite:///ABSOLUTE/PATH")
+        try:
+            from .postgres import PostgresStore
+        except ModuleNotFoundError as exc:
+            if exc.name != "asyncpg":
+                raise
+            raise StoreError(f"store url {url.partition('://')[0]}://{url.rpartition('@')[2]}: PostgreSQL needs the "
+                             "asyncpg package; install it with: pip install 'fedi[postgres]'") from None
+        return PostgresStore.from_url(url)
+    raise StoreError(f"store url {url!r}: unknown kind of store; use sqlite:///ABSOLUTE/PATH or "
+                     "postgresql://USER:PASSWORD@HOST/DATABASE")
 
 
 class Store(ABC):
@@ -94,6 +108,12 @@ class Store(ABC):
                         tb: TracebackType | None) -> None:
         await self.close()
 
+    async def data_version(self) -> int | None:
+        """A number that changes whenever anything is committed to the store, by any process; None when the
+        backend cannot tell cheaply. While it stays the same, what was read from the store still holds (the
+        routes serve cached documents without asking the store again). Must cost far less than an operation."""
+        return None
+
     @abstractmethod
     async def integrity_check(self) -> str:
         """The backend's own consistency check: ``"ok"`` or the problems it found."""
@@ -118,6 +138,26 @@ class Store(ABC):
     @abstractmethod
     async def count_live_talks(self) -> int:
         """How many talks are not deleted."""
+
+    async def talk_stamp(self, slug: str) -> TalkStamp | None:
+        """What a talk's served documents depend on (hot path: every read of a talk checks its cached bytes
+        against it). This default composes other operations; a backend answers it in one query."""
+        rec = await self.talk(slug)
+        if rec is None:
+            return None
+        return await self._stamp(rec.slug, rec.version, rec.deleted is not None)
+
+    async def live_talk_stamps(self, offset: int, limit: int) -> tuple[int, list[TalkStamp]]:
+        """(live talks, the stamps of one page of them, in the order of ``live_talks``): the key of a cached
+        outbox page. This default composes other operations; a backend answers it in one snapshot."""
+        total = await self.count_live_talks()
+        page = await self.live_talks(offset, limit)
+        return total, [await self._stamp(rec.slug, rec.version, False) for rec in page]
+
+    async def _stamp(self, slug: str, version: int, deleted: bool) -> TalkStamp:
+        approved = await self.comments(slug, state="approved")
+        reactions = await self.reaction_counts(slug)
+        return TalkStamp(slug, version, deleted, len(approved), reactions.likes, reactions.shares)
 
     @abstractmethod
     async def publish(self, changes: Sequence[TalkChange], activities: Sequence[OutActivity],
@@ -195,6 +235,11 @@ class Store(ABC):
         ``value``. Returns how many rows went."""
 
     @abstractmethod
+    async def remove_followers_at_inbox(self, inbox: str) -> int:
+        """Remove the followers (of every role) reached through ``inbox`` as their PERSONAL inbox, i.e. without
+        a shared inbox: that inbox answered 404/410, so the account is gone. Returns how many rows went."""
+
+    @abstractmethod
     async def delivery_targets(self, roles: Iterable[str]) -> list[Target]:
         """The distinct inboxes to POST to for the accepted followers of ``roles``, sorted by inbox.
 
@@ -211,6 +256,10 @@ class Store(ABC):
     async def seen(self, activity_id: str, now: datetime) -> bool:
         """Record an incoming activity id; True when it was ALREADY recorded (atomic: exactly one caller of
         many concurrent ones gets False)."""
+
+    @abstractmethod
+    async def is_seen(self, activity_id: str) -> bool:
+        """Whether ``seen`` recorded this id (a read: the inbox checks it before handling, records after)."""
 
     @abstractmethod
     async def unsee(self, activity_id: str) -> bool:
@@ -286,11 +335,16 @@ class Store(ABC):
     # delivery queue ------------------------------------------------------------------------------------------
     @abstractmethod
     async def claim_deliveries(self, now: datetime, limit: int, lease_seconds: float, worker: str,
-                               skip_hosts: Iterable[str] = ()) -> list[Delivery]:
+                               skip_hosts: Iterable[str] = (), *, hosts: Iterable[str] | None = None,
+                               per_host: int | None = None, busy: Mapping[str, int] | None = None
+                               ) -> list[Delivery]:
         """Atomically take up to ``limit`` due rows, oldest due first, none for ``skip_hosts``.
 
         Two workers, even in two processes, never hold the same row at the same time; a row not resolved by
         ``now + lease_seconds`` (the worker crashed) becomes claimable again. Counts an attempt.
+        ``hosts``: only rows for these hosts (a probe of a dead host). ``per_host``: at most that many rows per
+        host, less the rows the worker already holds for it (``busy``: host → rows in hand), so that a worker
+        never holds a row it cannot send at once.
         """
 
     @abstractmethod
@@ -320,6 +374,13 @@ class Store(ABC):
     async def retry_dead(self, now: datetime, activity_id: str | None = None, inbox: str | None = None) -> int:
         """Put dead rows (all, or of one activity and/or inbox) back in the queue, due ``now``, with a fresh
         ``created`` and attempt count. Returns how many."""
+
+    @abstractmethod
+    async def expire_deliveries(self, now: datetime, created_before: datetime, hosts: Iterable[str],
+                                error: str) -> int:
+        """Give up (dead, with ``error``) the waiting rows for ``hosts`` queued before ``created_before``: rows
+        of hosts the circuit breaker skips, which would otherwise wait forever. Leased rows are left alone.
+        Returns how many."""
 
     @abstractmethod
     async def next_due(self, now: datetime) -> datetime | None:
@@ -419,3 +480,23 @@ class Store(ABC):
     @abstractmethod
     async def status(self, now: datetime, dead_host_days: float = 7.0, recent: int = 5) -> Status:
         """Everything ``fedi status`` prints, read in one consistent snapshot."""
+
+    # bulk copy between stores (fedi migrate) -------------------------------------------------------------------
+    @abstractmethod
+    def export_rows(self, table: str, batch: int = 1000) -> AsyncIterator[list[Row]]:
+        """Every row of ``table`` (a name in ``tables.TABLES``) in primary-key order, ``batch`` rows at a time,
+        as plain values (``tables`` says which): each batch is read by one statement."""
+
+    @abstractmethod
+    async def import_rows(self, table: str, rows: Sequence[Row]) -> int:
+        """Insert ``rows`` (as ``export_rows`` gives them) or replace the rows with their keys, in one
+        transaction; queue rows keep their ids and the id counter moves past them. Returns ``len(rows)``."""
+
+    @abstractmethod
+    async def delete_rows(self, table: str, keys: Sequence[tuple[object, ...]]) -> int:
+        """Delete the rows of ``table`` with these primary keys (tuples in the order of ``Table.key``), in one
+        transaction. Returns how many went."""
+
+    @abstractmethod
+    async def count_rows(self, table: str) -> int:
+        """How many rows ``table`` holds."""

@@ -243,6 +243,20 @@ class ReactionCounts(NamedTuple):
     shares: int
 
 
+class TalkStamp(NamedTuple):
+    """What the ActivityStreams documents served for a talk depend on, read without parsing its object: the key
+    of their cached bytes. ``version`` changes with every publication of the talk (Update, Delete, re-Create);
+    the counts are the live ones its object shows."""
+
+    slug: str
+    version: int
+    deleted: bool
+    replies: int
+    """Approved replies."""
+    likes: int
+    shares: int
+
+
 # fedi status ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Status:

@@ -34,10 +34,12 @@ from .records import (
     TalkChange,
     TalkJson,
     TalkRecord,
+    TalkStamp,
     Target,
 )
 from .sqlite_base import _authority, _check, _dt, _dt_opt, _enc, _marks, _ts
 from .sqlite_queue import QueueOps, _counts
+from .sqlite_rows import SqliteRowOps
 
 __all__ = ["SqliteStore"]
 
@@ -74,6 +76,13 @@ _COMMENT = ("id, slug, parent_id, author_id, author_name, author_handle, author_
             "language, published, url, state, updated")
 
 
+# a talk's version and live counts: index lookups only (comments_slug, the reactions' primary key), no JSON parsed
+_STAMP = ("SELECT t.slug, t.version, t.deleted IS NOT NULL, "
+          "(SELECT count(*) FROM comments c WHERE c.slug = t.slug AND c.state = 'approved'), "
+          "(SELECT count(*) FROM reactions r WHERE r.slug = t.slug AND r.kind = 'like'), "
+          "(SELECT count(*) FROM reactions r WHERE r.slug = t.slug AND r.kind = 'announce') FROM talks t ")
+
+
 def _talk(r: tuple[Any, ...]) -> TalkRecord:
     return TalkRecord(r[0], r[1], r[2], r[3], _dt(r[4]), _dt(r[5]), _dt_opt(r[6]), json.loads(r[7]))
 
@@ -87,7 +96,7 @@ def _comment(r: tuple[Any, ...]) -> Comment:
                    _dt_opt(r[13]))
 
 
-class SqliteStore(QueueOps):
+class SqliteStore(SqliteRowOps, QueueOps):
     """``Store`` on one SQLite file. Safe to share between processes; use from one event loop at a time."""
 
     # published talks -------------------------------------------------------------------------------------------------
@@ -112,6 +121,24 @@ class SqliteStore(QueueOps):
         return await self._one(lambda c: [_talk(r) for r in c.execute(
             f"SELECT {_TALK} FROM talks WHERE deleted IS NULL ORDER BY published DESC, slug LIMIT ? OFFSET ?",
             (limit, offset))])
+
+    async def talk_stamp(self, slug: str) -> TalkStamp | None:
+        def op(c: sqlite3.Connection) -> TalkStamp | None:
+            row = c.execute(_STAMP + "WHERE t.slug = ?", (slug,)).fetchone()
+            return TalkStamp(row[0], row[1], bool(row[2]), row[3], row[4], row[5]) if row else None
+        return await self._one(op)
+
+    async def live_talk_stamps(self, offset: int, limit: int) -> tuple[int, list[TalkStamp]]:
+        # one statement (one snapshot) carries the total on every row; a page past the end has no row to carry it
+        sql = (_STAMP.replace("SELECT ", "SELECT (SELECT count(*) FROM talks WHERE deleted IS NULL), ", 1)
+               + "WHERE t.deleted IS NULL ORDER BY t.published DESC, t.slug LIMIT ? OFFSET ?")
+
+        def op(c: sqlite3.Connection) -> tuple[int, list[TalkStamp]]:
+            rows = c.execute(sql, (limit, offset)).fetchall()
+            if not rows:
+                return c.execute("SELECT count(*) FROM talks WHERE deleted IS NULL").fetchone()[0], []
+            return rows[0][0], [TalkStamp(r[1], r[2], bool(r[3]), r[4], r[5], r[6]) for r in rows]
+        return await self._one(op)
 
     async def count_live_talks(self) -> int:
         return await self._one(lambda c: c.execute("SELECT count(*) FROM talks WHERE deleted IS NULL").fetchone()[0])
@@ -198,8 +225,12 @@ class SqliteStore(QueueOps):
         return await self._tx(op)
 
     async def remove_follower(self, role: str, actor_id: str) -> bool:
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "DELETE FROM followers WHERE role = ? AND actor_id = ?", (role, actor_id)).rowcount > 0)
+
+    async def remove_followers_at_inbox(self, inbox: str) -> int:
+        return await self._write(lambda c: c.execute(
+            "DELETE FROM followers WHERE inbox = ? AND shared_inbox IS NULL", (inbox,)).rowcount)
 
     async def follower(self, role: str, actor_id: str) -> Follower | None:
         def op(c: sqlite3.Connection) -> Follower | None:
@@ -222,7 +253,7 @@ class SqliteStore(QueueOps):
 
     async def set_follower_state(self, role: str, actor_id: str, state: str) -> bool:
         _check(state, FOLLOWER_STATES, "follower state")
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "UPDATE followers SET state = ? WHERE role = ? AND actor_id = ?", (state, role, actor_id)).rowcount > 0)
 
     async def remove_actor(self, actor_id: str) -> dict[str, int]:
@@ -262,7 +293,7 @@ class SqliteStore(QueueOps):
         else:
             suffix = "." + value
             sql, params = "DELETE FROM followers WHERE host = ? OR substr(host, -?) = ?", (value, len(suffix), suffix)
-        return await self._one(lambda c: c.execute(sql, params).rowcount)
+        return await self._write(lambda c: c.execute(sql, params).rowcount)
 
     async def delivery_targets(self, roles: Iterable[str]) -> list[Target]:
         roles = sorted(set(roles))
@@ -278,20 +309,24 @@ class SqliteStore(QueueOps):
     # inbound activities --------------------------------------------------------------------------------------------
     async def seen(self, activity_id: str, now: datetime) -> bool:
         at = _ts(now)
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "INSERT INTO seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", (activity_id, at)).rowcount == 0)
 
+    async def is_seen(self, activity_id: str) -> bool:
+        return await self._one(lambda c: c.execute("SELECT 1 FROM seen WHERE id = ?", (activity_id,)).fetchone()
+                               is not None)
+
     async def unsee(self, activity_id: str) -> bool:
-        return await self._one(lambda c: c.execute("DELETE FROM seen WHERE id = ?", (activity_id,)).rowcount > 0)
+        return await self._write(lambda c: c.execute("DELETE FROM seen WHERE id = ?", (activity_id,)).rowcount > 0)
 
     async def forget_seen_before(self, when: datetime) -> int:
         at = _ts(when)
-        return await self._one(lambda c: c.execute("DELETE FROM seen WHERE at < ?", (at,)).rowcount)
+        return await self._write(lambda c: c.execute("DELETE FROM seen WHERE at < ?", (at,)).rowcount)
 
     async def record_received(self, activity_id: str, type: str, actor: str, document: Document,
                               now: datetime) -> bool:
         values = (activity_id, type, actor, _ts(now), _enc(document))
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "INSERT INTO received (id, type, actor, at, json) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             values).rowcount == 1)
 
@@ -336,7 +371,7 @@ class SqliteStore(QueueOps):
         return await self._one(op)
 
     async def forget_actor(self, actor_id: str) -> bool:
-        return await self._one(lambda c: c.execute("DELETE FROM actors WHERE actor_id = ?", (actor_id,)).rowcount > 0)
+        return await self._write(lambda c: c.execute("DELETE FROM actors WHERE actor_id = ?", (actor_id,)).rowcount > 0)
 
     async def mark_gone(self, actor_id: str, when: datetime) -> None:
         at = _ts(when)
@@ -354,12 +389,12 @@ class SqliteStore(QueueOps):
     # blocks ---------------------------------------------------------------------------------------------------------
     async def block(self, value: str) -> bool:
         value = _block_value(value)
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "INSERT INTO blocks (value) VALUES (?) ON CONFLICT (value) DO NOTHING", (value,)).rowcount == 1)
 
     async def unblock(self, value: str) -> bool:
         value = _block_value(value)
-        return await self._one(lambda c: c.execute("DELETE FROM blocks WHERE value = ?", (value,)).rowcount > 0)
+        return await self._write(lambda c: c.execute("DELETE FROM blocks WHERE value = ?", (value,)).rowcount > 0)
 
     async def blocks(self) -> list[str]:
         return await self._one(lambda c: [r[0] for r in c.execute("SELECT value FROM blocks ORDER BY value")])
@@ -401,11 +436,11 @@ class SqliteStore(QueueOps):
     async def update_comment_content(self, comment_id: str, author_id: str, content_html: str,
                                      updated: datetime) -> bool:
         values = (content_html, _ts(updated), comment_id, author_id)
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "UPDATE comments SET content_html = ?, updated = ? WHERE id = ? AND author_id = ?", values).rowcount > 0)
 
     async def delete_comment(self, comment_id: str, author_id: str) -> bool:
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "DELETE FROM comments WHERE id = ? AND author_id = ?", (comment_id, author_id)).rowcount > 0)
 
     async def comments(self, slug: str, state: str | None = "approved") -> list[Comment]:
@@ -419,7 +454,7 @@ class SqliteStore(QueueOps):
 
     async def set_comment_state(self, comment_id: str, state: str) -> bool:
         _check(state, COMMENT_STATES, "comment state")
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "UPDATE comments SET state = ? WHERE id = ?", (state, comment_id)).rowcount > 0)
 
     async def is_reply_target(self, object_id: str) -> str | None:
@@ -431,7 +466,7 @@ class SqliteStore(QueueOps):
     # reactions --------------------------------------------------------------------------------------------------------
     async def add_reaction(self, kind: str, activity_id: str, actor_id: str, slug: str, now: datetime) -> bool:
         values = (slug, _check(kind, REACTION_KINDS, "reaction kind"), actor_id, activity_id, _ts(now))
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "INSERT INTO reactions (slug, kind, actor_id, activity_id, at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (slug, kind, actor_id) DO NOTHING", values).rowcount == 1)
 
@@ -440,7 +475,7 @@ class SqliteStore(QueueOps):
         if activity_id is None and slug is None:
             raise ValueError("remove_reaction: give the reaction's activity id or the talk's slug")
         values = (actor_id, kind, activity_id, slug)
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "DELETE FROM reactions WHERE actor_id = ? AND kind = ? AND (activity_id = ? OR slug = ?)",
             values).rowcount > 0)
 

@@ -7,6 +7,13 @@ in batches (one loop wake-up per batch, not per call), which keeps the per-call 
 Transactions: reads of one statement and writes of one statement run in autocommit (each is its own
 transaction); anything longer runs inside ``BEGIN IMMEDIATE`` … ``COMMIT``, which takes the write lock up front,
 so two processes never deadlock upgrading a read to a write, and claims are atomic across processes.
+
+Group commit: under load, the cost of a write is mostly its COMMIT (taking the WAL write lock, appending and
+publishing the frames: /work/shared/docs/limits.md), not its statements. So when several WRITE calls wait in the
+worker's queue one after the other, they run in ONE ``BEGIN IMMEDIATE`` … ``COMMIT``, each inside its own
+SAVEPOINT: a call that fails rolls back only its own work and raises to its own caller; the others commit
+together. No caller is answered before the COMMIT holding its work succeeded; if that COMMIT fails, every
+grouped caller gets the StoreError. A lone write, and every read, runs exactly as before.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -74,22 +82,32 @@ def _marks(n: int) -> str:
 
 
 # the worker thread -------------------------------------------------------------------------------------------------
+Outcome = tuple[Any, BaseException | None]
+"""A call's (result, exception): exactly one of them is meaningful."""
+
+
 class _Worker:
-    """One thread that runs queued calls in order and hands results back to their event loops in batches."""
+    """One thread that runs queued calls in order and hands results back to their event loops in batches.
+
+    A call submitted with ``group=True`` is a write that may share a transaction with the writes queued right
+    after it: a run of two or more such calls goes to ``run_group`` (their first arguments: the operations) instead
+    of being run one by one.
+    """
 
     BATCH = 64
 
-    def __init__(self) -> None:
+    def __init__(self, run_group: Callable[[list[Any]], list[Outcome]] | None = None) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedi-store")
         self._lock = threading.Lock()
-        self._calls: collections.deque[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...]]] = \
+        self._calls: collections.deque[tuple[asyncio.Future[Any], Callable[..., Any], tuple[Any, ...], bool]] = \
             collections.deque()
         self._draining = False
+        self._run_group = run_group
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    def submit(self, fn: Callable[..., T], *args: Any, group: bool = False) -> asyncio.Future[T]:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         with self._lock:
-            self._calls.append((future, fn, args))
+            self._calls.append((future, fn, args, group and self._run_group is not None))
             if self._draining:
                 return future
             self._draining = True
@@ -106,13 +124,23 @@ class _Worker:
                 if not self._calls:
                     self._draining = False
                     break
-                future, fn, args = self._calls.popleft()
-            if future.cancelled():  # cancelled before it started: not run at all
-                continue
-            try:
-                done.append((future, fn(*args), None))
-            except BaseException as exc:  # handed to the awaiting task, which re-raises it
-                done.append((future, None, exc))
+                calls = [self._calls.popleft()]
+                while calls[0][3] and self._calls and self._calls[0][3] and len(calls) < self.BATCH:
+                    calls.append(self._calls.popleft())  # the run of writes queued right behind it
+            calls = [c for c in calls if not c[0].cancelled()]  # cancelled before it started: not run at all
+            if len(calls) > 1:
+                assert self._run_group is not None
+                try:
+                    outcomes = self._run_group([args[0] for _, _, args, _ in calls])
+                except BaseException as exc:  # a bug in the grouping: every caller hears of it, the thread lives on
+                    outcomes = [(None, exc)] * len(calls)
+                done.extend((c[0], result, exc) for c, (result, exc) in zip(calls, outcomes, strict=True))
+            elif calls:
+                future, fn, args, _ = calls[0]
+                try:
+                    done.append((future, fn(*args), None))
+                except BaseException as exc:  # handed to the awaiting task, which re-raises it
+                    done.append((future, None, exc))
             if len(done) >= self.BATCH:
                 self._hand_back(done)
                 done = []
@@ -147,6 +175,8 @@ def _error(path: Path, exc: sqlite3.Error) -> StoreError:
     elif "readonly" in low or "read-only" in low:
         hint = ("cannot write: the file or its folder is read-only for this user (SQLite also writes "
                 "-wal and -shm files next to it)")
+    elif "unable to open" in low and _read_only_fs(path):  # said apart: "check this user's rights" would mislead
+        hint = "cannot open it for writing: its file system is mounted read-only"
     elif "unable to open" in low:
         hint = "cannot open it: check that its folder exists and that this user may read and write both"
     elif "locked" in low or "busy" in low:
@@ -160,6 +190,13 @@ def _error(path: Path, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"store {path}: {hint} ({message})")
 
 
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path.parent).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 class SqliteBase(Store):
     """Opening, closing and running operations on the worker thread; the operations live in subclasses."""
 
@@ -168,6 +205,8 @@ class SqliteBase(Store):
         self.readonly = readonly
         self._worker: _Worker | None = None
         self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
+        self._probe: sqlite3.Connection | None = None
+        """A second, read-only connection used on the event loop for ``data_version`` alone."""
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -183,15 +222,23 @@ class SqliteBase(Store):
     async def open(self) -> None:
         if self._worker is not None:
             return
-        worker = _Worker()
+        worker = _Worker(None if self.readonly else self._run_group)
         try:
             await worker.submit(self._connect)
         except BaseException:
             worker.shutdown()
             raise
         self._worker = worker
+        try:
+            self._probe = sqlite3.connect(f"file:{quote(str(self.path))}?mode=ro", uri=True, timeout=0,
+                                          isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            self._probe = None  # data_version then answers None: callers read the store every time
 
     async def close(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.close()
         worker, self._worker = self._worker, None
         if worker is None:
             return
@@ -257,20 +304,37 @@ class SqliteBase(Store):
             self._conn.close()
             self._conn = None
 
+    async def data_version(self) -> int | None:
+        # SQLite's own counter (PRAGMA data_version): it moves whenever another connection — the worker's, or
+        # another process's — commits. ~4 µs on the event loop, no thread hop; a WAL reader never waits for a
+        # lock, and busy_timeout 0 turns the rare busy moment into "unknown" rather than a wait.
+        probe = self._probe
+        if probe is None:
+            return None
+        try:
+            row = probe.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            return None
+        return int(row[0])
+
     # running operations on the worker ----------------------------------------------------------------------------
-    def _submit(self, runner: Callable[[Op[T]], T], op: Op[T]) -> asyncio.Future[T]:
+    def _submit(self, runner: Callable[[Op[T]], T], op: Op[T], group: bool = False) -> asyncio.Future[T]:
         worker = self._worker
         if worker is None:
             raise StoreError(f"store {self.path}: not open (use 'async with open_store(url)')")
-        return worker.submit(runner, op)
+        return worker.submit(runner, op, group=group)
 
     def _one(self, op: Op[T]) -> asyncio.Future[T]:
-        """One statement: autocommit makes it its own transaction."""
+        """One statement reading: autocommit makes it its own transaction."""
         return self._submit(self._run_one, op)
 
+    def _write(self, op: Op[T]) -> asyncio.Future[T]:
+        """One statement writing: alone, autocommit; queued behind other writes, it joins their group commit."""
+        return self._submit(self._run_one, op, group=True)
+
     def _tx(self, op: Op[T]) -> asyncio.Future[T]:
-        """Several statements writing: all or nothing, write lock taken up front."""
-        return self._submit(self._run_tx, op)
+        """Several statements writing: all or nothing, write lock taken up front (or a savepoint in a group)."""
+        return self._submit(self._run_tx, op, group=True)
 
     def _snap(self, op: Op[T]) -> asyncio.Future[T]:
         """Several statements reading one consistent snapshot."""
@@ -299,6 +363,51 @@ class SqliteBase(Store):
             return result
         except sqlite3.Error as exc:
             raise _error(self.path, exc) from exc
+
+    def _run_group(self, ops: list[Op[Any]]) -> list[Outcome]:
+        """Several writes queued together: one transaction, one savepoint per operation, one COMMIT.
+
+        Outcomes are returned (never raised) so that each caller gets its own; callers are answered only after
+        this returns, that is after the COMMIT (or the failure that undid their work).
+        """
+        conn = self._conn
+        assert conn is not None
+        outcomes: list[Outcome] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [(None, _error(self.path, exc))] * len(ops)
+        for i, op in enumerate(ops):
+            try:
+                conn.execute("SAVEPOINT call")
+                result = op(conn)
+                conn.execute("RELEASE call")
+                outcomes.append((result, None))
+                continue
+            except BaseException as exc:  # handed to this operation's own caller
+                error = _error(self.path, exc) if isinstance(exc, sqlite3.Error) else exc
+            outcomes.append((None, error))
+            try:
+                if conn.in_transaction:  # undo this operation's work only
+                    conn.execute("ROLLBACK TO call")
+                    conn.execute("RELEASE call")
+            except sqlite3.Error:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if not conn.in_transaction:
+                # SQLite rolled back the whole transaction (SQLITE_FULL, IOERR…): the earlier operations' work is
+                # gone too, so they fail with this error (none was answered yet); the rest make a group of their own.
+                lost = error if isinstance(error, StoreError) else StoreError(f"store {self.path}: {error}")
+                outcomes = [(None, e if e is not None else lost) for _, e in outcomes]
+                return outcomes + (self._run_group(ops[i + 1:]) if i + 1 < len(ops) else [])
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                conn.execute("ROLLBACK")
+            error = _error(self.path, exc)
+            return [(None, e if e is not None else error) for _, e in outcomes]
+        return outcomes
 
     def _run_snap(self, op: Op[T]) -> T:
         return self._run_tx(op, "BEGIN")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,7 +35,7 @@ class QueueOps(SqliteBase):
     # durable jobs ---------------------------------------------------------------------------------------------------
     async def add_job(self, kind: str, payload: Document, due: datetime) -> int:
         values = (kind, _enc(payload), _ts(due), _ts(due))
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "INSERT INTO jobs (kind, payload, due, created) VALUES (?, ?, ?, ?)", values).lastrowid or 0)
 
     async def claim_jobs(self, now: datetime, limit: int, lease_seconds: float, worker: str) -> list[Job]:
@@ -48,18 +48,18 @@ class QueueOps(SqliteBase):
                 "RETURNING id, kind, payload, attempts, due, created, last_error", (until, worker, at, limit)
             ).fetchall()
             return [Job(r[0], r[1], json.loads(r[2]), r[3], _dt(r[4]), _dt(r[5]), r[6]) for r in sorted(rows)]
-        return await self._one(op)
+        return await self._write(op)
 
     async def finish_job(self, job_id: int) -> None:
-        await self._one(lambda c: c.execute("DELETE FROM jobs WHERE id = ?", (job_id,)))
+        await self._write(lambda c: c.execute("DELETE FROM jobs WHERE id = ?", (job_id,)))
 
     async def retry_job(self, job_id: int, due: datetime, error: str) -> None:
         at = _ts(due)
-        await self._one(lambda c: c.execute(
+        await self._write(lambda c: c.execute(
             "UPDATE jobs SET due = ?, worker = NULL, last_error = ? WHERE id = ?", (at, error, job_id)))
 
     async def fail_job(self, job_id: int, error: str) -> None:
-        await self._one(lambda c: c.execute(
+        await self._write(lambda c: c.execute(
             "UPDATE jobs SET state = 'failed', worker = NULL, last_error = ? WHERE id = ?", (error, job_id)))
 
     async def next_job_due(self, now: datetime) -> datetime | None:
@@ -68,18 +68,37 @@ class QueueOps(SqliteBase):
 
     # delivery queue ---------------------------------------------------------------------------------------------
     async def claim_deliveries(self, now: datetime, limit: int, lease_seconds: float, worker: str,
-                               skip_hosts: Iterable[str] = ()) -> list[Delivery]:
+                               skip_hosts: Iterable[str] = (), *, hosts: Iterable[str] | None = None,
+                               per_host: int | None = None, busy: Mapping[str, int] | None = None
+                               ) -> list[Delivery]:
         at, until = _ts(now), _ts(now + timedelta(seconds=lease_seconds))
         skip = json.dumps(sorted({h.lower() for h in skip_hosts}))
+        where = "state IN ('pending', 'retrying') AND due <= ? AND host NOT IN (SELECT value FROM json_each(?))"
+        params: list[Any] = [at, skip]
+        if hosts is not None:
+            where += " AND host IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted({h.lower() for h in hosts})))
+        if per_host is None:
+            pick = f"SELECT id FROM deliveries WHERE {where} ORDER BY due, id LIMIT ?"
+            params.append(limit)
+        else:
+            # Cap rows per host among the oldest due ones (a bounded window, so the cost stays flat however long
+            # the queue): the worker sends what it claims at once, and a row never waits out its lease.
+            room = json.dumps({h.lower(): max(per_host - n, 0) for h, n in (busy or {}).items()})
+            pick = ("WITH cand AS (SELECT id, host, due FROM deliveries WHERE " + where +
+                    " ORDER BY due, id LIMIT ?), "
+                    "ranked AS (SELECT id, host, due, row_number() OVER (PARTITION BY host ORDER BY due, id) AS n "
+                    "FROM cand) "
+                    "SELECT ranked.id FROM ranked LEFT JOIN json_each(?) r ON r.key = ranked.host "
+                    "WHERE ranked.n <= coalesce(r.value, ?) ORDER BY ranked.due, ranked.id LIMIT ?")
+            params += [max(limit * 16, 512), room, per_host, limit]
 
         def op(c: sqlite3.Connection) -> list[Delivery]:
             # One UPDATE picks and leases the rows: atomic, even between processes. The lease is the new `due`.
             rows = c.execute(
-                "UPDATE deliveries SET due = ?, worker = ?, attempts = attempts + 1 WHERE id IN ("
-                "  SELECT id FROM deliveries WHERE state IN ('pending', 'retrying') AND due <= ? "
-                "  AND host NOT IN (SELECT value FROM json_each(?)) ORDER BY due, id LIMIT ?) "
+                f"UPDATE deliveries SET due = ?, worker = ?, attempts = attempts + 1 WHERE id IN ({pick}) "
                 "RETURNING id, activity_id, inbox, host, actor_role, attempts, created",
-                (until, worker, at, skip, limit)).fetchall()
+                (until, worker, *params)).fetchall()
             if not rows:
                 return []
             ids = json.dumps(sorted({r[1] for r in rows}))
@@ -90,20 +109,20 @@ class QueueOps(SqliteBase):
 
     async def delivery_done(self, delivery_id: int, status: int, now: datetime) -> None:
         values = (status, _ts(now), delivery_id)
-        await self._one(lambda c: c.execute(
+        await self._write(lambda c: c.execute(
             "UPDATE deliveries SET state = 'done', worker = NULL, last_status = ?, last_error = NULL, "
             "last_attempt = ? WHERE id = ?", values))
 
     async def delivery_retry(self, delivery_id: int, due: datetime, status: int | None, error: str,
                              now: datetime) -> None:
         values = (_ts(due), status, error, _ts(now), delivery_id)
-        await self._one(lambda c: c.execute(
+        await self._write(lambda c: c.execute(
             "UPDATE deliveries SET state = 'retrying', due = ?, worker = NULL, last_status = ?, last_error = ?, "
             "last_attempt = ? WHERE id = ?", values))
 
     async def delivery_dead(self, delivery_id: int, status: int | None, error: str, now: datetime) -> None:
         values = (status, error, _ts(now), delivery_id)
-        await self._one(lambda c: c.execute(
+        await self._write(lambda c: c.execute(
             "UPDATE deliveries SET state = 'dead', worker = NULL, last_status = ?, last_error = ?, last_attempt = ? "
             "WHERE id = ?", values))
 
@@ -135,7 +154,16 @@ class QueueOps(SqliteBase):
                 params.append(value)
         sql = (f"UPDATE deliveries SET state = 'pending', due = ?, created = ?, attempts = 0, worker = NULL "
                f"WHERE {' AND '.join(where)}")
-        return await self._one(lambda c: c.execute(sql, params).rowcount)
+        return await self._write(lambda c: c.execute(sql, params).rowcount)
+
+    async def expire_deliveries(self, now: datetime, created_before: datetime, hosts: Iterable[str],
+                                error: str) -> int:
+        names = json.dumps(sorted({h.lower() for h in hosts}))
+        values = (error, _ts(created_before), _ts(now), names)
+        return await self._write(lambda c: c.execute(
+            "UPDATE deliveries SET state = 'dead', worker = NULL, last_error = ? "
+            "WHERE state IN ('pending', 'retrying') AND created < ? AND due <= ? "
+            "AND host IN (SELECT value FROM json_each(?))", values).rowcount)
 
     async def next_due(self, now: datetime) -> datetime | None:
         due = await self._one(lambda c: c.execute(
@@ -144,7 +172,7 @@ class QueueOps(SqliteBase):
 
     async def prune_deliveries(self, before: datetime) -> int:
         at = _ts(before)
-        return await self._one(lambda c: c.execute(
+        return await self._write(lambda c: c.execute(
             "DELETE FROM deliveries WHERE state IN ('done', 'dead') AND last_attempt < ?", (at,)).rowcount)
 
     # host health ---------------------------------------------------------------------------------------------------
@@ -157,11 +185,11 @@ class QueueOps(SqliteBase):
                           "failures = failures + 1 RETURNING host, failing_since, last_failure, failures",
                           (host, at, at)).fetchall()[0]
             return HostState(r[0], _dt(r[1]), _dt(r[2]), r[3])
-        return await self._one(op)
+        return await self._write(op)
 
     async def host_ok(self, host: str) -> bool:
         host = host.lower()
-        return await self._one(lambda c: c.execute("DELETE FROM hosts WHERE host = ?", (host,)).rowcount > 0)
+        return await self._write(lambda c: c.execute("DELETE FROM hosts WHERE host = ?", (host,)).rowcount > 0)
 
     async def host_state(self, host: str) -> HostState | None:
         host = host.lower()
