@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,9 @@ from .store import open_store
 from .verify import VERIFIER, Verifier, authorized_fetch
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_SECONDS = 10.0
+"""How long background workers get to finish the requests in hand when the server stops."""
 
 
 def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) -> web.Application:
@@ -57,9 +59,11 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) 
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            if tasks:
+                # bounded: a task that ignores its cancellation must not keep the server from stopping
+                _, stuck = await asyncio.wait(tasks, timeout=SHUTDOWN_SECONDS)
+                for task in stuck:
+                    log.error("background task %s did not stop within %g s", task.get_name(), SHUTDOWN_SECONDS)
             await client.close()
             await store.close()
 

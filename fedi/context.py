@@ -54,6 +54,8 @@ class Context:
     problems: list[str] = field(default_factory=list)
     cache: dict[Any, bytes] = field(default_factory=dict)
     """Serialized documents by key; cleared whenever the archive or the followers change."""
+    checked: dict[Any, tuple[int, bytes]] = field(default_factory=dict)
+    """Documents built from the store, with the store's ``data_version`` at the time they were checked."""
     started: dt.datetime = field(default_factory=utcnow)
     worker: DeliveryWorker | None = None
     """This process's delivery worker (``fedi serve``), woken right after a publish."""
@@ -77,8 +79,24 @@ class Context:
             body = self.cache[key] = dumps(build())
         return body
 
+    async def unchanged(self, key: Any) -> bytes | None:
+        """The document kept under ``key`` if nothing at all was written to the store since it was checked
+        against it (``remember``): a read then costs no store operation. None otherwise."""
+        kept = self.checked.get(key)
+        if kept is None:
+            return None
+        version = await self.store.data_version()
+        return kept[1] if version is not None and version == kept[0] else None
+
+    def remember(self, key: Any, version: int | None, body: bytes) -> bytes:
+        """Keep ``body`` as valid at store ``version`` (read BEFORE the store reads it was built from)."""
+        if version is not None:
+            self.checked[key] = (version, body)
+        return body
+
     def invalidate(self) -> None:
         self.cache.clear()
+        self.checked.clear()
 
 
 CTX = web.AppKey("ctx", Context)

@@ -151,7 +151,9 @@ class DeliveryWorker:
         self._in_hand: dict[str, int] = {}
         self._dead: dict[str, dt.datetime] = {}   # dead host → last failure (a probe is due a day later)
         self._probing: set[str] = set()
-        self._healthy: set[str] = set()           # hosts this worker has seen answer since it started
+        self._failing: set[str] = set()
+        """Hosts the store records as failing (read with the dead hosts, plus this worker's own failures): only
+        for them does an answer cost a store write (``host_ok``); a healthy host's deliveries write nothing more."""
         self._health_read: dt.datetime | None = None
 
     # control -------------------------------------------------------------------------------------------------
@@ -196,8 +198,11 @@ class DeliveryWorker:
                 except Exception:  # the top of the worker loop: a bug must not stop delivery for good
                     log.exception("delivery worker: unexpected error; trying again in %g s", POLL)
                     pause = POLL
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that lands
+                # as the wait ends, and the worker would then never stop (a hang at shutdown)
                 with contextlib.suppress(TimeoutError):  # the normal end of an idle pause
-                    await asyncio.wait_for(self._wake.wait(), pause)
+                    async with asyncio.timeout(pause):
+                        await self._wake.wait()
             await asyncio.gather(*self._tasks, return_exceptions=True)
         except asyncio.CancelledError:
             for task in list(self._tasks):
@@ -268,7 +273,12 @@ class DeliveryWorker:
         self._health_read = now
         settings = self.config.delivery
         dead: dict[str, dt.datetime] = {}
-        for host in await self.store.dead_hosts(now, settings.dead_host_days):
+        limit = now - dt.timedelta(days=settings.dead_host_days)
+        # every failing host (days=0), a day of margin for another process's clock running ahead of ours
+        for host in await self.store.dead_hosts(now + dt.timedelta(days=1), 0.0):
+            self._failing.add(host.host)
+            if host.failing_since > limit:
+                continue
             state = await self.store.host_state(host.host)
             dead[host.host] = state.last_failure if state else host.failing_since
         self._dead = dead
@@ -323,13 +333,13 @@ class DeliveryWorker:
     async def _health(self, host: str, status: int | None, kind: str, now: dt.datetime) -> None:
         """Count failures of the host itself (no answer, 5xx) toward the circuit breaker; an answer clears them."""
         if kind == "http" and status is not None and status < 500:
-            if host not in self._healthy or host in self._dead:
+            if host in self._failing or host in self._dead:
+                self._failing.discard(host)
                 if await self.store.host_ok(host) and host in self._dead:
                     log.info("delivery: %s answers again; its pending deliveries resume", host)
-                self._healthy.add(host)
                 self._dead.pop(host, None)
         elif kind in ("timeout", "network") or (status is not None and status >= 500):
-            self._healthy.discard(host)
+            self._failing.add(host)
             await self.store.host_failed(host, now)
             if host in self._dead:
                 self._dead[host] = now  # the probe failed: the next one in a day

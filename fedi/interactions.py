@@ -263,8 +263,8 @@ async def _react(inb: Inbound, activity: Activity, kind: str) -> None:
     """A like or a boost of one of our live talks, at most one per actor (a repeat changes nothing)."""
     target = ref_id(activity.get("object"))
     slug = inb.urls.talk_slug(target) if target else None
-    record = await inb.store.talk(slug) if slug else None
-    if slug is None or record is None or record.deleted is not None:
+    record = await inb.store.talk_json(slug) if slug else None  # the bytes and a flag: no JSON to parse here
+    if slug is None or record is None or record.deleted:
         log.debug("ignored %s of %s: not one of our talks", activity.get("type"), target)
         return
     if await inbox.is_blocked(inb.config, inb.store, inb.signer.actor_id):

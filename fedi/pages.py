@@ -265,14 +265,17 @@ class Pages:
             paragraphs=paragraphs,
         )
         self.env = env
-        self._templates = {name: env.get_template(f"{name}.html")
-                           for name in ("profile", "owner", "talk", "removed", "error")}
+        self._templates: dict[str, Any] = {}
+        """Compiled on first use: compiling all of them costs ~130 ms, which `fedi serve` should not wait for."""
 
     def _resolve(self, ref: str | None) -> str:
         return self.urls.resolve(ref) if ref else ""
 
     def _render(self, name: str, **data: Any) -> str:
-        return self._templates[name].render(**data)
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self.env.get_template(f"{name}.html")
+        return str(template.render(**data))
 
     def profile(self, talks: Sequence[tuple[Talk | None, Any]], follower_count: int) -> str:
         """The archive's page: who it is, how to follow it, and its live talks, newest recording first.

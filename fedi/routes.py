@@ -7,20 +7,27 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from . import discovery, objects
 from .context import CTX, Context, dumps
-from .errors import ActivityError, SignatureError
+from .errors import ActivityError, SignatureError, StoreError
 from .negotiation import AS2, JRD, wants_as2
+from .pages import Reply
+from .store import Comment, TalkStamp
+from .talk_objects import with_counts
 from .talks import safe_relpath
 from .urls import ARCHIVE, OWNER
 
 log = logging.getLogger(__name__)
 
 VARY = {"Vary": "Accept"}
+RETRY_AFTER = 60
+"""Seconds a sender is asked to wait when the store cannot take a write (a full disk, a read-only file)."""
 CORS = {"Access-Control-Allow-Origin": "*"}
 mimetypes.add_type("video/webm", ".webm")
 mimetypes.add_type("image/webp", ".webp")
@@ -139,7 +146,8 @@ async def profile_page(request: web.Request) -> web.Response:
 
 async def _profile_html(ctx: Context) -> str:
     records = await ctx.store.talks()
-    rows = [(ctx.talks.get(rec.slug), rec) for rec in records]
+    entries = await ctx.entries()
+    rows = [(entries.get(rec.slug), rec) for rec in records]
     return ctx.pages.profile(rows, await ctx.store.count_followers(ARCHIVE))
 
 
@@ -159,15 +167,28 @@ async def outbox(request: web.Request) -> web.Response:
     role = role_of(request)
     page = page_number(request)
     size = ctx.config.archive.page_size
-    total = await ctx.store.count_live_talks()
     if page is None:
-        return as2(dumps(objects.outbox(ctx.urls, role, total, size)))
-    records = await ctx.store.live_talks((page - 1) * size, size)
-    if role == ARCHIVE:
-        items = [objects.create(ctx.urls, rec.object, ctx.urls.actor(ARCHIVE)) for rec in records]
-    else:
-        items = [objects.announce(ctx.urls, rec.slug, ctx.urls.actor(OWNER), rec.published) for rec in records]
-    return as2(dumps(objects.outbox_page(ctx.urls, role, page, items, total, size)))
+        total = await ctx.store.count_live_talks()
+        return as2(await _live(ctx, "outbox", role, (total,),
+                               lambda: _built(objects.outbox(ctx.urls, role, total, size))))
+    key = ("outbox-page", role, page)
+    kept = await ctx.unchanged(key)
+    if kept is not None:
+        return as2(kept)
+    version = await ctx.store.data_version()
+    # the page's talks with their versions and live counts (one query): the page is rebuilt only when one changed
+    total, stamps = await ctx.store.live_talk_stamps((page - 1) * size, size)
+
+    async def build() -> bytes:
+        records = await ctx.store.live_talks((page - 1) * size, size)
+        counts = {s.slug: _counts_of(s) for s in stamps}
+        if role == ARCHIVE:  # the embedded objects are the ones served at their ids, live counts included
+            items = [objects.create(ctx.urls, with_counts(rec.object, *counts.get(rec.slug, (0, 0, 0))),
+                                    ctx.urls.actor(ARCHIVE)) for rec in records]
+        else:
+            items = [objects.announce(ctx.urls, rec.slug, ctx.urls.actor(OWNER), rec.published) for rec in records]
+        return dumps(objects.outbox_page(ctx.urls, role, page, items, total, size))
+    return as2(ctx.remember(key, version, await _live(ctx, "outbox-page", f"{role}:{page}", (total, *stamps), build)))
 
 
 async def followers(request: web.Request) -> web.Response:
@@ -207,32 +228,106 @@ async def _record(request: web.Request):  # -> TalkRecord
 
 
 async def talk(request: web.Request) -> web.Response:
+    """The talk's object (AS2) or its page (HTML), each served from cached bytes while the talk's version and
+    counts (``store.talk_stamp``, one query) and, for the page, its approved replies are unchanged."""
     ctx = ctx_of(request)
-    rec = await _record(request)
     want = wants_as2(request.headers.get("Accept"))
-    if rec.deleted is not None:
-        if want:
-            return as2(dumps(objects.tombstone(ctx.urls, rec.slug, rec.published, rec.deleted)), status=410)
-        return html(ctx.pages.removed(rec.slug, rec.deleted), status=410)
+    key = ("talk" if want else "talk-page", request.match_info["slug"])
+    kept = await ctx.unchanged(key)  # nothing written to the store since it was built: no store read at all
+    if kept is not None:
+        return as2(kept) if want else _page(kept)
+    version = await ctx.store.data_version()
+    stamp = await _stamp(request)
+    if stamp.deleted:
+        rec = await _record(request)
+        if rec.deleted is not None:
+            if want:
+                return as2(dumps(objects.tombstone(ctx.urls, rec.slug, rec.published, rec.deleted)), status=410)
+            return html(ctx.pages.removed(rec.slug, rec.deleted), status=410)
+    slug, counts = stamp.slug, _counts_of(stamp)
     if want:
-        return as2(ctx.cached(("talk", rec.slug, rec.version), lambda: _with_context(rec.object)))
-    current = ctx.talks.get(rec.slug)
+        async def build_object() -> bytes:
+            rec = await _record(request)
+            return dumps(_with_context(with_counts(rec.object, *counts)))
+        return as2(ctx.remember(key, version, await _live(ctx, "talk", slug, (stamp.version, *counts), build_object)))
+    current = (await ctx.entries()).get(slug)
     if current is None:
         raise web.HTTPNotFound(reason="no such talk")
-    return html(ctx.pages.talk(current, rec.published, rec.updated))
+    approved = await ctx.store.comments(slug, state="approved")  # pending and hidden ones never show
+
+    async def build_page() -> bytes:
+        rec = await _record(request)
+        return ctx.pages.talk(current, rec.published, rec.updated, [_reply(c) for c in approved],
+                              likes=stamp.likes, shares=stamp.shares).encode()
+    page = await _live(ctx, "talk-page", slug, (stamp.version, stamp.likes, stamp.shares, *approved), build_page)
+    return _page(ctx.remember(key, version, page))
+
+
+def _page(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="text/html", charset="utf-8", headers=VARY)
 
 
 def _with_context(obj: dict) -> dict:
     return {"@context": objects.CONTEXT, **obj} if "@context" not in obj else obj
 
 
+def _reply(comment: Comment) -> Reply:
+    """A stored (already sanitized) reply as the talk page shows it; a missing name falls back to the handle,
+    then to the actor id."""
+    c = comment
+    return Reply(id=c.id, parent_id=c.parent_id, author_name=c.author_name or c.author_handle or c.author_id,
+                 author_handle=c.author_handle or "", author_url=c.author_url or c.author_id, published=c.published,
+                 content_html=c.content_html, author_avatar=c.author_avatar, url=c.url)
+
+
+async def _stamp(request: web.Request) -> TalkStamp:
+    stamp = await ctx_of(request).store.talk_stamp(request.match_info["slug"])
+    if stamp is None:
+        raise web.HTTPNotFound(reason="no such talk")
+    return stamp
+
+
+def _counts_of(stamp: TalkStamp) -> tuple[int, int, int]:
+    """(approved replies, likes, boosts), read from the store at each request: replies are approved by the CLI,
+    in another process, so no in-memory copy of them could be trusted."""
+    return stamp.replies, stamp.likes, stamp.shares
+
+
+async def _built(document: Any) -> bytes:
+    return dumps(document)
+
+
+async def _live(ctx: Context, kind: str, name: str, stamp: tuple[Any, ...],
+                build: Callable[[], Awaitable[bytes]]) -> bytes:
+    """The cached bytes of a document that changes with ``stamp`` (a talk's version and live counts…): one
+    entry per (kind, name), rebuilt when the stamp differs (a key per count would grow the cache with every
+    like). Cleared with the rest of the cache at each sync."""
+    tag = repr(stamp).encode()
+    stamp_key = (f"{kind}-stamp", name)
+    old = ctx.cache.get(stamp_key)
+    if old == tag:
+        body = ctx.cache.get((kind, name, old))
+        if body is not None:
+            return body
+    elif old is not None:
+        ctx.cache.pop((kind, name, old), None)
+    body = await build()
+    ctx.cache[stamp_key] = tag
+    ctx.cache[(kind, name, tag)] = body
+    return body
+
+
 async def talk_create(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
-    rec = await _record(request)
-    if rec.deleted is not None:
+    stamp = await _stamp(request)
+    if stamp.deleted:
         raise web.HTTPGone(reason="talk removed")
-    return as2(ctx.cached(("create", rec.slug, rec.version),
-                          lambda: objects.create(ctx.urls, rec.object, ctx.urls.actor(ARCHIVE))))
+    counts = _counts_of(stamp)
+
+    async def build() -> bytes:
+        rec = await _record(request)
+        return dumps(objects.create(ctx.urls, with_counts(rec.object, *counts), ctx.urls.actor(ARCHIVE)))
+    return as2(await _live(ctx, "create", stamp.slug, (stamp.version, *counts), build))
 
 
 async def talk_announce(request: web.Request) -> web.Response:
@@ -324,6 +419,13 @@ async def errors(request: web.Request, handler):  # type: ignore[no-untyped-def]
         return _error(request, exc.status, exc.reason, exc.headers)
     except (ActivityError, SignatureError) as exc:
         return json_error(exc.status, exc.reason)
+    except StoreError as exc:
+        # the store refused a write (disk full, read-only file): nothing of it was kept. A 503 with Retry-After
+        # makes the sender try again later; the message names the cause in the log, not the file to the world.
+        log.error("%s %s: %s", request.method, request.path, exc)
+        resp = _error(request, 503, "temporarily unable to store this; try again later", None)
+        resp.headers["Retry-After"] = str(RETRY_AFTER)
+        return resp
     except Exception:  # the one place an unexpected error is caught: log it, answer 500 without details
         log.exception("unexpected error on %s %s", request.method, request.path)
         return _error(request, 500, "internal error", None)

@@ -87,3 +87,16 @@ def test_repr_never_shows_the_key(tmp_path: Path) -> None:
     """Printing a key pair shows no key material."""
     pair = keys.load_or_create(tmp_path)["archive"]
     assert "BEGIN" not in repr(pair) and "BEGIN" not in str(pair)
+
+
+def test_damaged_key_is_refused(tmp_path: Path) -> None:
+    """A key whose signatures no longer verify (damaged CRT values) is refused, naming the file."""
+    good = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    bad = rsa.RSAPrivateNumbers(good.p, good.q, good.d + 2, good.dmp1 + 2, good.dmq1, good.iqmp,
+                                good.public_numbers).private_key(unsafe_skip_rsa_key_validation=True)
+    path = keys.private_path(tmp_path, "archive")
+    path.write_bytes(bad.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    with pytest.raises(KeyFileError, match="archive.private.pem: the key is damaged"):
+        keys.load_private(path)

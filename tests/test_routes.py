@@ -274,3 +274,15 @@ async def test_reaction_and_reply_collections(client: TestClient) -> None:
     assert replies["type"] == "Collection" and replies["totalItems"] == 0
     page = await get_as2(client, replies["first"])
     assert page["type"] == "CollectionPage" and page["items"] == [] and page["partOf"] == replies["id"]
+
+
+async def test_note_mode_serves_notes_mastodon_accepts(archive_dir: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    """With archive.object_type = "Note", talks are served as Notes that pass the Mastodon profile."""
+    write_config(archive_dir, archive={"object_type": "Note", "watch_seconds": 0})
+    client = await aiohttp_client(make_app(config_mod.load(archive_dir / "config.toml"), background=False))
+    note = await get_as2(client, f"{BASE}/talks/debat")
+    assert note["type"] == "Note" and "summary" not in note
+    assert schemas.first_error("mastodon_note", note) is None
+    outbox = await get_as2(client, f"{BASE}/actors/archive/outbox")
+    page = await get_as2(client, outbox["first"])
+    assert page["orderedItems"][0]["object"]["type"] == "Note"

@@ -1,0 +1,209 @@
+"""Inbox: a flood of signed Follow / Like / Undo from 200 remote actors whose keys fedi has already cached.
+
+The activities are signed beforehand (signing is the sender's cost, not the server's: done in a process pool,
+outside the timing) and replayed by ``blast`` over 64 keep-alive connections as fast as the server answers.
+Every activity has its own id (a replay would be a cheap 202). fedi: ``fedi serve`` in its own process, whose
+job worker meanwhile answers each Follow with a signed Accept to the simulated server of the follower, as it
+does in production. Raw: an aiohttp handler that checks the Digest, verifies the one RSA-2048 signature with a
+parsed key, parses the JSON and answers 202 — the same requests, the same client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import pickle
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from . import world
+from .blast import serialize
+from .common import (
+    PYTHON,
+    Processes,
+    Sizes,
+    cavage_headers,
+    cpu_seconds,
+    load_private_key,
+    make_archive,
+    publish_all,
+    read_line,
+    run_json,
+    wait_http,
+)
+from .common import ratio as ratio_of
+from .fanout import fedi_key, start_world
+
+AS = "https://www.w3.org/ns/activitystreams"
+KEYS = 4
+"""Distinct RSA keys among the remote actors (generating one costs ~100 ms; key ids stay one per actor)."""
+HOSTS = 20
+"""Simulated servers the remote actors live on."""
+
+
+def activities(actor_ids: list[str], archive_actor: str, talks: list[str], count: int) -> list[tuple[int, dict]]:
+    """(actor index, activity): Follow, Like, Undo of that Follow, in turns, actors interleaved; unique ids."""
+    out: list[tuple[int, dict]] = []
+    round_ = 0
+    while len(out) < count:
+        for i, actor in enumerate(actor_ids):
+            n, step = divmod(round_, 3)
+            follow = {"@context": AS, "id": f"{actor}#follows/{n}", "type": "Follow", "actor": actor,
+                      "object": archive_actor}
+            if step == 0:
+                doc = follow
+            elif step == 1:
+                doc = {"@context": AS, "id": f"{actor}#likes/{n}", "type": "Like", "actor": actor,
+                       "object": talks[(i + n) % len(talks)]}
+            else:
+                doc = {"@context": AS, "id": f"{actor}#follows/{n}/undo", "type": "Undo", "actor": actor,
+                       "object": {k: v for k, v in follow.items() if k != "@context"}}
+            out.append((i, doc))
+            if len(out) == count:
+                break
+        round_ += 1
+    return out
+
+
+_SIGNER: dict[str, Any] = {}
+
+
+def _init_signer(key_files: list[str]) -> None:
+    _SIGNER["keys"] = [load_private_key(Path(p)) for p in key_files]
+
+
+def _sign_chunk(chunk: list[tuple[int, str, str, str, bytes]]) -> list[bytes]:
+    """Serialized signed POSTs: (key index, key id, url, path, body) each."""
+    out = []
+    for key_index, key_id, url, path, body in chunk:
+        headers = cavage_headers(_SIGNER["keys"][key_index], key_id, "POST", url, body)
+        headers["User-Agent"] = "bench (Mastodon-shaped)"
+        out.append(serialize("POST", path, headers, body))
+    return out
+
+
+def sign_all(items: list[tuple[int, str, str, str, bytes]], key_files: list[str]) -> list[bytes]:
+    """Sign in a pool of two processes (one per core): 12,000 RSA signatures take ~5 s on one core."""
+    size = max(1, len(items) // 16)
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    if len(items) < 400:
+        _init_signer(key_files)
+        return [r for chunk in chunks for r in _sign_chunk(chunk)]
+    with ProcessPoolExecutor(2, initializer=_init_signer, initargs=(key_files,)) as pool:
+        return [r for part in pool.map(_sign_chunk, chunks) for r in part]
+
+
+async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[str, Any]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    archive = make_archive(work / "inbox", keys, sizes)
+    await publish_all(archive)
+    key_files, pems = [], []
+    for k in range(KEYS):
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path = work / f"remote-{k}.pem"
+        path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        key_files.append(str(path))
+        pems.append(private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    addresses = [world.address(2000 + h) for h in range(min(HOSTS, sizes.inbox_actors))]
+    served = {f"/users/a{i}": pems[i % KEYS] for i in range(sizes.inbox_actors)}  # in case fedi fetches one
+    port, control = await start_world(procs, work, addresses, {**fedi_key(archive.root, archive.base),
+                                                               **fedi_key(archive.root, archive.base, "owner",
+                                                                          "arsindustrialis")}, served)
+    actor_ids = [f"http://{addresses[i % len(addresses)]}:{port}/users/a{i}" for i in range(sizes.inbox_actors)]
+    await cache_actors(archive, actor_ids, pems)
+
+    config = archive.load()
+    from fedi.context import urls_for
+
+    urls = urls_for(config)
+    talks = [urls.talk(slug) for slug in ("aigrain", "giffard", "stiegler", "zimmermann")]
+    planned = activities(actor_ids, urls.actor("archive"), talks, sizes.inbox_activities)
+    items = []
+    for i, doc in planned:
+        path = "/actors/archive/inbox" if doc["type"] != "Like" else "/inbox"
+        body = json.dumps(doc).encode()
+        items.append((i % KEYS, f"{actor_ids[i]}#main-key", archive.base + path, path, body))
+    signing = time.monotonic()
+    requests = sign_all(items, key_files)
+    signing = time.monotonic() - signing
+
+    spec = work / "raw-inbox.json"
+    spec.write_text(json.dumps({"keys": {f"{a}#main-key": pems[i % KEYS] for i, a in enumerate(actor_ids)}}))
+    raw_server = procs.start("raw-inbox", [PYTHON, "-m", "bench.raw", "inbox", str(spec)], stdout_pipe=True)
+    raw_port = read_line(raw_server, 30)["port"]
+    serve = procs.start("fedi-serve", archive.fedi("serve"))
+    await wait_http(f"{archive.base}/.well-known/webfinger?resource=acct:archive@127.0.0.1:{archive.port}",
+                    sizes.deadline, serve)
+    # in turns, a part of the flood each: fedi, then (once fedi's background work is done) raw, and again
+    fedi_runs, raw_runs, follows, accepts_during = [], [], 0, 0
+    size = -(-len(requests) // sizes.inbox_rounds)
+    for round_ in range(sizes.inbox_rounds):
+        part = slice(round_ * size, (round_ + 1) * size)
+        before = (await world.stats(control))["posts"]
+        fedi_runs.append(blast(procs, work, f"blast-fedi-{round_}", archive.port, requests[part], sizes, serve.pid))
+        accepts_during += (await world.stats(control))["posts"] - before
+        follows += sum(1 for _, doc in planned[part] if doc["type"] == "Follow")
+        drained = await world.wait_posts(control, follows, min(15.0, sizes.deadline))
+        raw_runs.append(blast(procs, work, f"blast-raw-{round_}", raw_port, requests[part], sizes, raw_server.pid))
+    procs.stop(serve)
+    procs.stop(raw_server)
+    fedi, raw = combine(fedi_runs), combine(raw_runs)
+    fedi.update(accepts_sent_during=accepts_during, accepts_sent=drained["posts"],
+                accepts_bad_signatures=drained["bad"])
+    return {"activities": len(requests), "actors": len(actor_ids), "connections": sizes.inbox_connections,
+            "rounds": sizes.inbox_rounds, "follows": follows, "signing_seconds_outside_timing": round(signing, 2),
+            "fedi": fedi, "raw": raw, "ratio": ratio_of(fedi["accepted_per_s"], raw["accepted_per_s"])}
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rounds' sums (requests, time, CPU), the overall rate, and the round of median p99."""
+    seconds = sum(r["seconds"] for r in runs)
+    accepted = sum(r["accepted"] for r in runs)
+    statuses: dict[str, int] = {}
+    for r in runs:
+        for status, n in r["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    cpu = sum(r["server_cpu_seconds"] for r in runs)
+    requests = sum(r["requests"] for r in runs)
+    by_p99 = sorted(runs, key=lambda r: r["p99_ms"])[len(runs) // 2]
+    return {"accepted": accepted, "requests": requests, "statuses": statuses,
+            "errors": sum(r["errors"] for r in runs), "seconds": round(seconds, 3),
+            "accepted_per_s": round(accepted / max(seconds, 1e-9), 1),
+            "all_accepted_per_s": [r["accepted_per_s"] for r in runs],
+            "p50_ms": by_p99["p50_ms"], "p99_ms": by_p99["p99_ms"], "max_ms": max(r["max_ms"] for r in runs),
+            "server_cpu_us_per_request": round(cpu / max(requests, 1) * 1e6)}
+
+
+def blast(procs: Processes, work: Path, name: str, port: int, requests: list[bytes], sizes: Sizes,
+          server: int) -> dict[str, Any]:
+    """Replay the requests at the server (process ``server``); its figures, and the CPU the server used."""
+    spec = work / f"{name}.pickle"
+    with open(spec, "wb") as f:
+        pickle.dump({"host": "127.0.0.1", "port": port, "connections": sizes.inbox_connections,
+                     "requests": requests}, f)
+    cpu = cpu_seconds(server)
+    got = run_json(procs, name, [PYTHON, "-m", "bench.blast", str(spec)], sizes.deadline)
+    cpu = cpu_seconds(server) - cpu
+    accepted = got["statuses"].get("202", 0)
+    return {"accepted": accepted, "requests": got["requests"], "statuses": got["statuses"], "errors": got["errors"],
+            "seconds": got["seconds"], "accepted_per_s": round(accepted / max(got["seconds"], 1e-9), 1),
+            "p50_ms": got["p50_ms"], "p99_ms": got["p99_ms"], "max_ms": got["max_ms"],
+            "server_cpu_seconds": round(cpu, 3)}
+
+
+async def cache_actors(archive: Any, actor_ids: list[str], pems: list[str]) -> None:
+    """The remote actors and their keys as fedi keeps them after a first fetch (``store.cache_actor``)."""
+    from fedi.store import open_store
+
+    now = dt.datetime.now(dt.UTC)
+    async with open_store(archive.load().store.url) as store:
+        await asyncio.gather(*(store.cache_actor(a, world.actor_document(a, pems[i % KEYS]),
+                                                 [(f"{a}#main-key", pems[i % KEYS], "pem")], now)
+                               for i, a in enumerate(actor_ids)))

@@ -1,0 +1,48 @@
+"""bench: `python -m bench.run --smoke` runs every scenario end to end and writes figures (never asserts timings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+SCENARIOS = ("fanout", "inbox", "reads", "memory", "startup")
+
+
+def test_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
+    """The tiny run exits 0, prints the table and records each scenario's fedi and raw figures."""
+    out = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--smoke", "--out", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "| scenario | figure | fedi | raw | fedi/raw | target |" in done.stdout
+    results = json.loads(out.read_text())
+    assert all(name in results and "error" not in results[name] for name in SCENARIOS), results
+
+    fanout = results["fanout"]
+    for side in ("fedi", "raw"):  # every inbox got exactly one correctly signed POST
+        assert fanout[side]["posts"] == fanout["distinct_inboxes"] and fanout[side]["exact"]
+        assert fanout[side]["bad_signatures"] == 0 and fanout[side]["deliveries_per_s"] > 0
+    assert fanout["distinct_inboxes"] < fanout["followers"]  # shared inboxes were used
+
+    inbox = results["inbox"]
+    for side in ("fedi", "raw"):
+        assert inbox[side]["accepted"] == inbox["activities"] and inbox[side]["p99_ms"] > 0
+    assert inbox["fedi"]["accepts_sent"] == inbox["follows"] and inbox["fedi"]["accepts_bad_signatures"] == 0
+
+    reads = results["reads"]
+    for doc in ("actor", "outbox_page", "talk_as2", "talk_html"):
+        for side in ("fedi", "raw"):
+            figures = reads[doc][side]
+            assert figures["requests"] > 0 and figures["ok"] == figures["requests"] and figures["errors"] == 0
+
+    memory = results["memory"]
+    assert memory["idle_sample"]["peak_rss_mb"] > 0 and memory["raw_idle"]["peak_rss_mb"] > 0
+    assert memory["fanout"]["complete"] and memory["fanout"]["bad_signatures"] == 0
+
+    startup = results["startup"]
+    assert startup["fedi"]["seconds"] > 0 and startup["raw"]["seconds"] > 0
+    assert startup["talks"] >= 4 and startup["followers"] > 0
