@@ -313,6 +313,8 @@ def _json_object(answer: _Answer) -> dict[str, Any]:
         document = json.loads(answer.body)
     except (ValueError, UnicodeDecodeError):
         raise RemoteError(f"GET {answer.url}: the body is not valid JSON", answer.status) from None
+    except RecursionError:  # a document nested thousands of levels deep: Python's parser gives up
+        raise RemoteError(f"GET {answer.url}: the body is nested too deeply", answer.status) from None
     if not isinstance(document, dict):
         raise RemoteError(f"GET {answer.url}: the body is not a JSON object", answer.status)
     return document

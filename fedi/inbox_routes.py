@@ -6,7 +6,7 @@ before reading, then counted while reading) · 400 not a JSON object, or no Acti
 202 at once for a Delete of an unknown actor by itself (no key fetch, as Mastodon does, interop.md §1.1) ·
 401/403 signature (``verify``) · 400 shape (``schemas/incoming.json``, naming the first bad field) · 401 the
 activity's ``actor`` is not the signer · 403 its id is on another server · 202 for a replayed id, changing
-nothing · then the handler (``inbox.HANDLERS``) and 202 ``{}``.
+nothing · then the handler (``inbox.HANDLERS``), the id recorded, and 202 ``{}``.
 
 A POST may carry a Collection of activities (PeerTube does): every item is checked first, so one bad item
 refuses the whole POST and nothing of it is applied; then each item is handled in order.
@@ -110,6 +110,8 @@ def parse(body: bytes) -> dict[str, Any]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ActivityError("the body is not valid JSON") from None
+    except RecursionError:  # 100,000 nested brackets fit in 200 KB; Python's parser gives up (not a ValueError)
+        raise ActivityError("the body is nested too deeply") from None
     if not isinstance(document, dict):
         raise ActivityError("the body is not a JSON object")
     context = document.get("@context")
@@ -150,18 +152,21 @@ def check(ctx: Context, signer: Signer, path: str, activity: dict[str, Any]) -> 
 
 
 async def handle(inb: inbox.Inbound, activity: dict[str, Any]) -> None:
-    """Dispatch once per id: a replay answers 202 and changes nothing. If handling fails, the id is forgotten
-    again, so that the sender's retry is handled rather than skipped."""
+    """Dispatch once per id: a replay answers 202 and changes nothing.
+
+    The id is recorded only AFTER its handler succeeded. Recorded first, a crash (kill -9) or a full disk between
+    the record and the handler's own write left the id "seen" with nothing done: the sender, which got no 202,
+    resent it, and the resend was taken for a replay — the activity was lost (tests/reliability/test_crashes.py
+    caught it). Handlers are idempotent (upserts, one reaction per actor, answers with stable ids), so two copies
+    of one activity arriving at the same moment, both handled, change nothing more than one.
+    """
     activity_id = inbox.ref_id(activity)
-    if activity_id is not None and await inb.store.seen(activity_id, inb.now):
+    if activity_id is not None and await inb.store.is_seen(activity_id):
         log.debug("replay of %s ignored", activity_id)
         return
-    try:
-        await inbox.dispatch(inb, activity)
-    except BaseException:
-        if activity_id is not None:
-            await inb.store.unsee(activity_id)
-        raise
+    await inbox.dispatch(inb, activity)
+    if activity_id is not None:
+        await inb.store.seen(activity_id, inb.now)
 
 
 async def _deleted_and_gone(ctx: Context, document: dict[str, Any]) -> bool:

@@ -32,7 +32,7 @@ from typing import Any
 
 from . import inbox
 from .actors import RemoteActor, read_actor
-from .client import Client
+from .client import MAX_REDIRECTS, Client
 from .config import Config
 from .errors import ActivityError, RemoteError
 from .store import Follower, Job, Store
@@ -45,7 +45,7 @@ Clock = Callable[[], dt.datetime]
 BATCH = 16
 """Jobs claimed (and run concurrently) at once."""
 LEASE_SECONDS = 120.0
-"""Longer than any job takes (a fetch and a POST, each bounded by ``delivery.timeout``)."""
+"""The longest a claimed job stays invisible to other workers (see ``lease_for``)."""
 MAX_ATTEMPTS = 12
 FIRST_DELAY = 30.0
 MAX_DELAY = 6 * 3600.0
@@ -58,6 +58,14 @@ EXTRA_KINDS: dict[str, Callable[[JobWorker, dict[str, Any]], Awaitable[None]]] =
 
 class Permanent(Exception):
     """This job can never succeed: fail it now, without retrying."""
+
+
+def lease_for(config: Config) -> float:
+    """How long a claimed job is leased: longer than any job takes — one actor fetch, whose requests (redirects
+    followed, a second knock in the other signature style) are each cut at ``delivery.timeout`` — and no longer,
+    so that the jobs of a fedi killed with kill -9 are taken up again soon (a fixed 2 minutes kept a Follow
+    unanswered that long after a crash; tests/reliability/test_crashes.py)."""
+    return min(LEASE_SECONDS, 2 * (MAX_REDIRECTS + 1) * config.delivery.timeout + 10.0)
 
 
 def backoff(attempts: int, retry_after: float | None = None) -> float:
@@ -87,7 +95,7 @@ class JobWorker:
         if not self._started:
             self._started = True
             await self.enforce_config_blocks()
-        jobs = await self.store.claim_jobs(self.clock(), BATCH, LEASE_SECONDS, self.name)
+        jobs = await self.store.claim_jobs(self.clock(), BATCH, lease_for(self.config), self.name)
         if jobs:
             await asyncio.gather(*(self._run(job) for job in jobs))
         return len(jobs)
@@ -107,8 +115,9 @@ class JobWorker:
                 log.exception("the job worker failed; trying again")
                 wait = IDLE_SECONDS
             if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), wait)
+                with contextlib.suppress(TimeoutError):  # asyncio.timeout: see DeliveryWorker.run
+                    async with asyncio.timeout(wait):
+                        await stop.wait()
 
     async def enforce_config_blocks(self) -> int:
         """Followers on a domain of ``security.blocked_domains`` (added to the config after they followed)

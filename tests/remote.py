@@ -94,6 +94,8 @@ class Received:
     """What the remote answered."""
     peer: tuple[str, int] | None = None
     """The sender's address and port (the same port twice means the connection was reused)."""
+    at: float = 0.0
+    """``time.monotonic()`` when the request arrived (delivery rates are measured from it)."""
 
 
 @dataclass
@@ -286,7 +288,8 @@ class RemoteServer:
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         record = Received(request.method, request.path_qs, CIMultiDict(request.headers), body, None, None, None,
-                          False, None, peer=request.transport.get_extra_info("peername") if request.transport else None)
+                          False, None, peer=request.transport.get_extra_info("peername") if request.transport else None,
+                          at=time.monotonic())
         try:
             record.json = json.loads(body) if body else None
         except ValueError:
