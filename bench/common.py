@@ -65,6 +65,14 @@ class Sizes:
     startup_runs: int
     deadline: float
     """Seconds any one wait may last before the scenario gives up (bounded in time)."""
+    scale_followers: int = 5_000
+    scale_hosts: int = 500
+    scale_no_shared: int = 100
+    scale_actors: int = 200
+    scale_activities: int = 2_000
+    """Inbox activities per worker count (each run its own, so none is a replay)."""
+    scale_workers: tuple[int, ...] = (1, 2, 4)
+    """Worker processes on one PostgreSQL database (bench/scale.py)."""
 
 
 FULL = Sizes("full", fanout_followers=10_000, fanout_hosts=1_000, fanout_no_shared=200, fanout_rounds=3,
@@ -76,7 +84,8 @@ SMOKE = Sizes("smoke", fanout_followers=120, fanout_hosts=20, fanout_no_shared=4
               concurrency=16, per_host=4, inbox_activities=120, inbox_actors=12, inbox_connections=8,
               inbox_rounds=1, reads_seconds=0.2, reads_warmup=0.0, reads_rounds=1, reads_connections=8,
               memory_followers=500, memory_hosts=20, memory_no_shared=4, startup_followers=500, startup_talks=12,
-              startup_runs=1, deadline=60.0)
+              startup_runs=1, deadline=60.0, scale_followers=60, scale_hosts=10, scale_no_shared=2,
+              scale_actors=8, scale_activities=60, scale_workers=(1, 2))
 
 
 # numbers ---------------------------------------------------------------------------------------------------------
@@ -323,7 +332,7 @@ class Archive:
 
 
 def make_archive(root: Path, keys: Path, sizes: Sizes, *, watch_seconds: float = 0, talks: int = 0,
-                 sample: bool = True) -> Archive:
+                 sample: bool = True, store_url: str | None = None) -> Archive:
     """config.toml, keys/ (copied: generating RSA keys costs), outbox/ with the sample talks and ``talks`` more."""
     if root.exists():
         shutil.rmtree(root)
@@ -368,7 +377,7 @@ allow_private_addresses = true
 concurrency = {sizes.concurrency}
 per_host = {sizes.per_host}
 timeout = 10
-""", encoding="utf-8")
+""" + (f'\n[store]\nurl = "{store_url}"\n' if store_url else ""), encoding="utf-8")
     return Archive(root, port)
 
 

@@ -23,11 +23,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import fanout, inbox, memory, reads, startup
+from . import fanout, inbox, memory, reads, scale, startup
 from .common import FULL, PROFILE, ROOT, SMOKE, Processes, generate_keys
 from .report import table
 
-SCENARIOS = {"fanout": fanout, "inbox": inbox, "reads": reads, "memory": memory, "startup": startup}
+SCENARIOS = {"fanout": fanout, "inbox": inbox, "reads": reads, "memory": memory, "startup": startup,
+             "scale": scale}
 DEFAULT_OUT = ROOT / "bench" / "results.json"
 
 
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(table(results))
+    if "scale" in results:
+        print("\n" + scale.table(results["scale"]))
     print(f"\nwrote {out} ({results['run']['seconds']} s)")
     return 1 if any("error" in results[name] for name in chosen) else 0
 

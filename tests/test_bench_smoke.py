@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-SCENARIOS = ("fanout", "inbox", "reads", "memory", "startup")
+SCENARIOS = ("fanout", "inbox", "reads", "memory", "startup", "scale")  # scale may be {"skipped": why}
 
 
 def test_smoke_run_writes_every_scenario(tmp_path: Path) -> None:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import signal
-import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -23,8 +20,9 @@ from fedi.context import urls_for
 from fedi.store import Follower, open_store
 from fedi.talks import load_archive
 from fedi.urls import ARCHIVE, OWNER
-from tests.conftest import ENTRY, ROOT, write_config
+from tests.conftest import ENTRY, write_config
 from tests.fedi_app import free_port
+from tests.fedi_process import FediProcess
 from tests.remote import RemoteServer
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -33,38 +31,7 @@ CONCURRENCY = 4
 PER_HOST = 2
 
 
-class Fedi:
-    """One fedi subprocess with its output in files."""
-
-    def __init__(self, root: Path, name: str) -> None:
-        self.root, self.name = root, name
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self, *args: str) -> Fedi:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        out = open(self.root / f"{self.name}.out", "ab")  # noqa: SIM115 (kept open for the child)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fedi.cli", "--config", str(self.root / "config.toml"), *args,
-            stdout=out, stderr=out, env=env, cwd=str(self.root))
-        out.close()
-        return self
-
-    def log(self) -> str:
-        path = self.root / f"{self.name}.out"
-        return path.read_text(errors="replace") if path.exists() else ""
-
-    async def wait(self, timeout: float = 20) -> int:
-        assert self.proc is not None
-        return await asyncio.wait_for(self.proc.wait(), timeout)
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await self.wait(10)
-            except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
+Fedi = FediProcess
 
 
 async def until(condition, timeout: float, what: str, fedi: Fedi | None = None) -> None:
