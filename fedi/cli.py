@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Callable
@@ -154,11 +153,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"fedi {__version__}: serving {cfg.server.base_url} on http://{host}:{port}", flush=True)
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
-
-
-def run(coro) -> int:  # type: ignore[no-untyped-def]
-    """Run one async command to completion."""
-    return asyncio.run(coro)
 
 
 if __name__ == "__main__":

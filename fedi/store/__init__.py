@@ -262,11 +262,6 @@ class Store(ABC):
         """Whether ``seen`` recorded this id (a read: the inbox checks it before handling, records after)."""
 
     @abstractmethod
-    async def unsee(self, activity_id: str) -> bool:
-        """Forget one recorded id (its handling failed, so the sender's retry must be handled, not skipped).
-        True when it was recorded."""
-
-    @abstractmethod
     async def forget_seen_before(self, when: datetime) -> int:
         """Prune ids recorded before ``when``; returns how many went."""
 

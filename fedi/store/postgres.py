@@ -292,9 +292,6 @@ class PostgresStore(PgRowOps, PgQueueOps):
     async def is_seen(self, activity_id: str) -> bool:
         return await self._fetchval("SELECT true FROM seen WHERE id = $1", activity_id) is not None
 
-    async def unsee(self, activity_id: str) -> bool:
-        return await self._execute("DELETE FROM seen WHERE id = $1", activity_id) > 0
-
     async def forget_seen_before(self, when: datetime) -> int:
         return await self._execute("DELETE FROM seen WHERE at < $1", _ts(when))
 

@@ -316,9 +316,6 @@ class SqliteStore(SqliteRowOps, QueueOps):
         return await self._one(lambda c: c.execute("SELECT 1 FROM seen WHERE id = ?", (activity_id,)).fetchone()
                                is not None)
 
-    async def unsee(self, activity_id: str) -> bool:
-        return await self._write(lambda c: c.execute("DELETE FROM seen WHERE id = ?", (activity_id,)).rowcount > 0)
-
     async def forget_seen_before(self, when: datetime) -> int:
         at = _ts(when)
         return await self._write(lambda c: c.execute("DELETE FROM seen WHERE at < ?", (at,)).rowcount)
