@@ -275,3 +275,30 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(asyncio.BaseEventLoop, "create_connection", create_connection)
     monkeypatch.setattr(socket.socket, "connect", connect)
     return seen
+
+
+@pytest.fixture
+async def fedi(config: config_mod.Config):  # type: ignore[no-untyped-def]
+    """``await fedi(**sections)`` starts a real fedi app (tests/fedi_app.py) on the test archive; all stop at end."""
+    from tests.fedi_app import FediApp  # imported here: fedi_app itself imports this module
+
+    apps: list[FediApp] = []
+
+    async def start(**sections: dict) -> FediApp:
+        app = await FediApp.start(config, **sections)
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        await app.stop()
+
+
+@pytest.fixture
+async def peertube():  # type: ignore[no-untyped-def]
+    """A remote server on 127.0.0.2 that signs and verifies the way PeerTube does."""
+    from tests.remote import RemoteServer
+
+    remote = await RemoteServer.start(name="peertube", style="peertube", host="127.0.0.2")
+    yield remote
+    await remote.close()

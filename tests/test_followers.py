@@ -20,27 +20,6 @@ from tests.remote import AS2, RemoteServer, Reply
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
-@pytest.fixture
-async def fedi(config):
-    apps: list[FediApp] = []
-
-    async def start(**sections) -> FediApp:
-        app = await FediApp.start(config, **sections)
-        apps.append(app)
-        return app
-
-    yield start
-    for app in apps:
-        await app.stop()
-
-
-@pytest.fixture
-async def peertube():
-    remote = await RemoteServer.start(name="peertube", style="peertube", host="127.0.0.2")
-    yield remote
-    await remote.close()
-
-
 def follow(remote: RemoteServer, target: str, actor: str = "alice", n: int = 1) -> dict:
     return {"@context": AS, "id": f"{remote.actor_id(actor)}#follows/{n}", "type": "Follow",
             "actor": remote.actor_id(actor), "object": target}

@@ -33,27 +33,6 @@ SLUG = "debat"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
 
-@pytest.fixture
-async def fedi(config):
-    apps: list[FediApp] = []
-
-    async def start(**sections: dict[str, Any]) -> FediApp:
-        app = await FediApp.start(config, **sections)
-        apps.append(app)
-        return app
-
-    yield start
-    for app in apps:
-        await app.stop()
-
-
-@pytest.fixture
-async def peertube():
-    remote = await RemoteServer.start(name="peertube", style="peertube", host="127.0.0.2")
-    yield remote
-    await remote.close()
-
-
 # documents ------------------------------------------------------------------------------------------------------
 
 def talk_id(app: FediApp) -> str:
