@@ -202,11 +202,7 @@ async def on_undo(inb: Inbound, activity: Activity) -> None:
         raise ActivityError("Undo: object.actor is not the actor of the Undo", 403)
     if inner_id is not None and origin(inner_id) != origin(inb.signer.actor_id):
         raise ActivityError("Undo: object is on another server than the actor of the Undo", 403)
-    handlers = UNDO.get(object_type(inner), [])
-    if not handlers:
-        log.debug("ignored Undo{%s} from %s", object_type(inner) or "id", inb.signer.actor_id)
-    for handler in handlers:
-        await handler(inb, activity)
+    await _plugged(UNDO, "Undo", object_type(inner), inb, activity)
 
 
 async def undo_follow(inb: Inbound, activity: Activity) -> None:
@@ -233,11 +229,7 @@ async def on_delete(inb: Inbound, activity: Activity) -> None:
         removed = await inb.store.remove_actor(inb.signer.actor_id)
         log.info("%s was deleted; removed %s", inb.signer.actor_id, removed)
         return
-    handlers = DELETE.get(object_type(obj), [])
-    if not handlers:
-        log.debug("ignored Delete{%s} from %s", object_type(obj) or "id", inb.signer.actor_id)
-    for handler in handlers:
-        await handler(inb, activity)
+    await _plugged(DELETE, "Delete", object_type(obj), inb, activity)
 
 
 async def on_update(inb: Inbound, activity: Activity) -> None:
@@ -247,9 +239,14 @@ async def on_update(inb: Inbound, activity: Activity) -> None:
     if kind in ACTOR_TYPES:
         await update_actor(inb, obj)
         return
-    handlers = UPDATE.get(kind, [])
+    await _plugged(UPDATE, "Update", kind, inb, activity)
+
+
+async def _plugged(table: dict[str, list[Handler]], verb: str, kind: str, inb: Inbound, activity: Activity) -> None:
+    """Run the handlers plugged in for ``verb`` of an object of type ``kind`` (none: ignored, at debug level)."""
+    handlers = table.get(kind, [])
     if not handlers:
-        log.debug("ignored Update{%s} from %s", kind, inb.signer.actor_id)
+        log.debug("ignored %s{%s} from %s", verb, kind or "id", inb.signer.actor_id)
     for handler in handlers:
         await handler(inb, activity)
 
