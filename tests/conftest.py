@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -77,6 +78,20 @@ def _toml(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class ManualClock:
+    """An injected clock moved by hand, so retry and lease rules are tested without sleeping (signatures still
+    carry the real time: the remote servers check it)."""
+
+    def __init__(self, now: dt.datetime | None = None) -> None:
+        self.now = now or dt.datetime.now(dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
 
 
 @pytest.fixture(scope="session")

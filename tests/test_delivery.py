@@ -32,25 +32,13 @@ from fedi.store import Follower, QueueCounts, Store, open_store
 from fedi.talks import load_archive
 from fedi.urls import ARCHIVE, OWNER, Urls
 from tests.conftest import ENTRY, write_config
+from tests.conftest import ManualClock as Clock
 from tests.remote import RemoteServer, Reply
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 
 LOOPBACK_ONLY = Policy(allow_http=True, allow_private=False, exempt=(ipaddress.ip_network("127.0.0.0/8"),))
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
-
-
-class Clock:
-    """The worker's clock, moved by hand (signatures still carry the real time: the remotes check it)."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 @dataclass

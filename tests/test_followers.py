@@ -14,6 +14,7 @@ import pytest
 from fedi.commands import followers as cli
 from fedi.jobs import backoff
 from fedi.urls import ARCHIVE, OWNER
+from tests.conftest import ManualClock as Clock
 from tests.fedi_app import AS, FediApp, adapt, fixture
 from tests.remote import AS2, RemoteServer, Reply
 
@@ -475,14 +476,6 @@ async def test_background_worker_of_the_app_sends_the_accept(fedi, config, remot
         assert len(answers(remote_server, "Accept")) == 1
     finally:
         await app.stop()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
 
 
 async def test_failed_accept_is_retried_by_the_delivery_worker(fedi, remote_server):

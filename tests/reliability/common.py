@@ -9,7 +9,6 @@ table of docs/reliability.md.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import ipaddress
 import json
 import os
@@ -23,6 +22,7 @@ import pytest
 
 from fedi.netguard import Policy
 from tests.conftest import ROOT, store_mode
+from tests.conftest import ManualClock as Clock  # noqa: F401 (the reliability tests import it from here)
 
 LOOPBACK_ONLY = Policy(allow_http=True, allow_private=False, exempt=(ipaddress.ip_network("127.0.0.0/8"),))
 """The production rule (public addresses only), with 127.0.0.0/8 let through for the test servers."""
@@ -52,18 +52,6 @@ def sqlite_only(request: pytest.FixtureRequest, why: str) -> None:
     if store_mode(request.config) == "postgres":
         pytest.skip(f"SQLite only: {why}")
 
-
-class Clock:
-    """An injected clock, moved by hand (signatures still carry the real time: the remotes check it)."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 async def until(condition: Callable[[], Any], timeout: float, what: str, fedi: Fedi | None = None,
