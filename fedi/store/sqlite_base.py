@@ -166,6 +166,16 @@ def _settle(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) 
             future.set_exception(exc)
 
 
+def _kept(result: T) -> T:
+    """What an operation hands back, minus any cursor: a cursor freed on the event loop resets its statement
+    there, while the worker may be running that same cached statement again (SQLITE_MISUSE, seen in a
+    fan-out). So it is closed here, on the worker, and None goes back instead."""
+    if isinstance(result, sqlite3.Cursor):
+        result.close()
+        return None  # type: ignore[return-value]
+    return result
+
+
 def _error(path: Path, exc: sqlite3.Error) -> StoreError:
     """One clear line naming the file; the SQLite message stays at the end for searching."""
     message = str(exc)
@@ -343,7 +353,7 @@ class SqliteBase(Store):
     def _run_one(self, op: Op[T]) -> T:
         assert self._conn is not None
         try:
-            return op(self._conn)
+            return _kept(op(self._conn))
         except sqlite3.Error as exc:
             raise _error(self.path, exc) from exc
 
@@ -353,7 +363,7 @@ class SqliteBase(Store):
         try:
             conn.execute(begin)
             try:
-                result = op(conn)
+                result = _kept(op(conn))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -380,7 +390,7 @@ class SqliteBase(Store):
         for i, op in enumerate(ops):
             try:
                 conn.execute("SAVEPOINT call")
-                result = op(conn)
+                result = _kept(op(conn))
                 conn.execute("RELEASE call")
                 outcomes.append((result, None))
                 continue
