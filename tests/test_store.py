@@ -257,6 +257,28 @@ async def test_activities_and_recent_counts(store: Store) -> None:
     assert [a.id for a in await store.recent_activities(1)] == ["a2"]
 
 
+async def test_successes_are_recorded_in_one_call(store: Store) -> None:
+    """deliveries_done marks every row of the batch done with its own status, and no other row."""
+    await store.publish([change("t1")], [activity("a1")], [delivery("a1", n) for n in range(5)])
+    rows = await store.claim_deliveries(NOW, 10, 60, "w")
+    await store.deliveries_done([(rows[0].id, 202), (rows[1].id, 200), (rows[2].id, 201)], at(1))
+    states = await sql(store, "SELECT id, state, last_status FROM deliveries ORDER BY id")
+    assert [(s, code) for _, s, code in states] == [("done", 202), ("done", 200), ("done", 201),
+                                                     ("pending", None), ("pending", None)]
+    assert (await store.delivery_counts("a1")).done == 3
+
+
+async def test_claims_cap_each_host_among_the_oldest_rows(store: Store) -> None:
+    """At most per_host rows of a host, less those the worker holds (busy); other hosts fill the claim."""
+    rows = [delivery("a1", n, host="big.example") for n in range(10)] + [delivery("a1", 100 + n) for n in range(3)]
+    await store.publish([change("t1")], [activity("a1")], rows)
+    got = await store.claim_deliveries(NOW, 8, 60, "w", per_host=4, busy={"big.example": 1})
+    hosts = [d.host for d in got]
+    assert hosts.count("big.example") == 3 and len(got) == 6
+    again = await store.claim_deliveries(NOW, 8, 60, "w2", per_host=4)
+    assert [d.host for d in again] == ["big.example"] * 4  # the leased rows are nobody else's
+
+
 # followers --------------------------------------------------------------------------------------------------
 
 async def test_followers_upsert_order_and_states(store: Store) -> None:

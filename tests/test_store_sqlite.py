@@ -259,3 +259,20 @@ async def test_disk_full_in_a_group(store: SqliteStore, db: Path) -> None:
     assert after is True
     assert await store.blocks() == ["c.example"]
     assert await store.talk("t2") is None
+
+
+async def test_no_cursor_leaves_the_worker_thread(store: SqliteStore) -> None:
+    """An operation's cursor is closed on the worker; the event loop gets None. A cursor freed on the loop
+    reset its cached statement there while the worker ran it again: SQLITE_MISUSE during a fan-out."""
+    got = await store._write(lambda c: c.execute("CREATE TABLE t (x INTEGER)"))
+    assert got is None
+    assert await store._tx(lambda c: c.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])) is None
+    assert await store._one(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0]) == 2
+
+
+async def test_the_queue_claims_from_its_index_alone(store: SqliteStore) -> None:
+    """The claim's window of due rows is read from the covering index: no lookup of each row in the table."""
+    plan = await store._one(lambda c: c.execute(
+        "EXPLAIN QUERY PLAN SELECT id, host FROM deliveries WHERE state IN ('pending', 'retrying') AND due <= 0 "
+        "AND host NOT IN (SELECT value FROM json_each('[]')) ORDER BY due, id LIMIT 8").fetchall())
+    assert any("COVERING INDEX deliveries_due" in row[3] for row in plan), plan

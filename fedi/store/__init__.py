@@ -343,8 +343,12 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def deliveries_done(self, done: Sequence[tuple[int, int]], now: datetime) -> None:
+        """These inboxes accepted them: (delivery id, HTTP status) each, recorded together."""
+
     async def delivery_done(self, delivery_id: int, status: int, now: datetime) -> None:
         """The inbox accepted it."""
+        await self.deliveries_done([(delivery_id, status)], now)
 
     @abstractmethod
     async def delivery_retry(self, delivery_id: int, due: datetime, status: int | None, error: str,

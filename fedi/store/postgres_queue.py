@@ -10,7 +10,7 @@ become due again by themselves when it expires. (Claims capped per host take tur
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -110,9 +110,11 @@ class PgQueueOps(PostgresBase):
             return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bodies[r[1]]) for r in sorted(rows)]
         return await self._tx(op)
 
-    async def delivery_done(self, delivery_id: int, status: int, now: datetime) -> None:
-        await self._execute("UPDATE deliveries SET state = 'done', worker = NULL, last_status = $1, "
-                            "last_error = NULL, last_attempt = $2 WHERE id = $3", status, _ts(now), delivery_id)
+    async def deliveries_done(self, done: Sequence[tuple[int, int]], now: datetime) -> None:
+        at = _ts(now)
+        await self._run(lambda c: c.executemany(
+            "UPDATE deliveries SET state = 'done', worker = NULL, last_status = $1, last_error = NULL, "
+            "last_attempt = $2 WHERE id = $3", [(status, at, delivery_id) for delivery_id, status in done]))
 
     async def delivery_retry(self, delivery_id: int, due: datetime, status: int | None, error: str,
                              now: datetime) -> None:

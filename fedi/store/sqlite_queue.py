@@ -1,15 +1,16 @@
 """The SQLite backend's queues: durable jobs, the delivery queue and host health.
 
-A claim is ONE ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING …``: picking and leasing happen in the same
-statement, so two workers, even in two processes, never get the same row. The lease is the row's new ``due``:
-a crashed worker's rows become due again by themselves.
+A claim reads a window of due rows from the queue's covering index, picks them (at most so many per host), and
+leases them with one ``UPDATE … RETURNING``, all inside ``BEGIN IMMEDIATE``: two workers, even in two processes,
+never get the same row. The lease is the row's new ``due``: a crashed worker's rows become due again by
+themselves.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -78,38 +79,43 @@ class QueueOps(SqliteBase):
         if hosts is not None:
             where += " AND host IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted({h.lower() for h in hosts})))
-        if per_host is None:
-            pick = f"SELECT id FROM deliveries WHERE {where} ORDER BY due, id LIMIT ?"
-            params.append(limit)
-        else:
-            # Cap rows per host among the oldest due ones (a bounded window, so the cost stays flat however long
-            # the queue): the worker sends what it claims at once, and a row never waits out its lease.
-            room = json.dumps({h.lower(): max(per_host - n, 0) for h, n in (busy or {}).items()})
-            pick = ("WITH cand AS (SELECT id, host, due FROM deliveries WHERE " + where +
-                    " ORDER BY due, id LIMIT ?), "
-                    "ranked AS (SELECT id, host, due, row_number() OVER (PARTITION BY host ORDER BY due, id) AS n "
-                    "FROM cand) "
-                    "SELECT ranked.id FROM ranked LEFT JOIN json_each(?) r ON r.key = ranked.host "
-                    "WHERE ranked.n <= coalesce(r.value, ?) ORDER BY ranked.due, ranked.id LIMIT ?")
-            params += [max(limit * 16, 512), room, per_host, limit]
+        # With a cap per host, a bounded window of the oldest due rows is read (so the cost stays flat however long
+        # the queue) and the rows are picked here, at most `room` per host: the worker sends what it claims at once,
+        # and a row never waits out its lease behind its host's other rows.
+        window = limit if per_host is None else max(limit * 16, 512)
+        room = {h.lower(): per_host - n for h, n in (busy or {}).items()} if per_host is not None else {}
+        pick = f"SELECT id, host FROM deliveries WHERE {where} ORDER BY due, id LIMIT ?"
 
         def op(c: sqlite3.Connection) -> list[Delivery]:
-            # One UPDATE picks and leases the rows: atomic, even between processes. The lease is the new `due`.
-            rows = c.execute(
-                f"UPDATE deliveries SET due = ?, worker = ?, attempts = attempts + 1 WHERE id IN ({pick}) "
-                "RETURNING id, activity_id, inbox, host, actor_role, attempts, created",
-                (until, worker, *params)).fetchall()
-            if not rows:
+            # inside BEGIN IMMEDIATE: nobody else writes between the pick and the lease, even in another process
+            ids: list[int] = []
+            # fetchall: a cursor left half-read would keep its statement busy inside the transaction
+            for row_id, host in c.execute(pick, (*params, window)).fetchall():
+                if per_host is not None:
+                    left = room.get(host, per_host)
+                    if left <= 0:
+                        continue
+                    room[host] = left - 1
+                ids.append(row_id)
+                if len(ids) >= limit:
+                    break
+            if not ids:
                 return []
-            ids = json.dumps(sorted({r[1] for r in rows}))
+            rows = c.execute(
+                "UPDATE deliveries SET due = ?, worker = ?, attempts = attempts + 1 "
+                "WHERE id IN (SELECT value FROM json_each(?)) "
+                "RETURNING id, activity_id, inbox, host, actor_role, attempts, created",
+                (until, worker, json.dumps(ids))).fetchall()
+            activity_ids = json.dumps(sorted({r[1] for r in rows}))
             bodies = dict(c.execute("SELECT id, json FROM activities WHERE id IN (SELECT value FROM json_each(?))",
-                                    (ids,)).fetchall())
+                                    (activity_ids,)).fetchall())
             return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], _dt(r[6]), bodies[r[1]]) for r in sorted(rows)]
         return await self._tx(op)
 
-    async def delivery_done(self, delivery_id: int, status: int, now: datetime) -> None:
-        values = (status, _ts(now), delivery_id)
-        await self._write(lambda c: c.execute(
+    async def deliveries_done(self, done: Sequence[tuple[int, int]], now: datetime) -> None:
+        at = _ts(now)
+        values = [(status, at, delivery_id) for delivery_id, status in done]
+        await self._write(lambda c: c.executemany(
             "UPDATE deliveries SET state = 'done', worker = NULL, last_status = ?, last_error = NULL, "
             "last_attempt = ? WHERE id = ?", values))
 

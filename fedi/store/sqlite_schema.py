@@ -136,5 +136,12 @@ STEP_1 = (
     "CREATE INDEX reactions_actor ON reactions (actor_id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1,)
+STEP_2 = (
+    # host and state (which SQLite checks again) join the queue's index: a claim reads its window of due rows from
+    # the index alone, without looking each row up in the table (claims were the worker's largest cost after signing)
+    "DROP INDEX deliveries_due",
+    "CREATE INDEX deliveries_due ON deliveries (due, id, host, state) WHERE state IN ('pending', 'retrying')",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1, STEP_2)
 """Step n (1-based) takes the schema from version n-1 to n."""
