@@ -13,6 +13,7 @@ Remote documents name URLs we then fetch (keyIds, inboxes, redirects), so an att
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,9 +33,10 @@ SHARED = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 carrier-grade NAT: no
 NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))  # RFC 6052, RFC 8215
 
 
+@functools.lru_cache(maxsize=4096)
 def forbidden_reason(address: IPAddress) -> str | None:
     """Why an address must not be reached from a public server ("a loopback address"…), or None for a global
-    unicast address."""
+    unicast address. Cached, as ``parse_ip``: every delivery asks again for a few thousand hosts."""
     if isinstance(address, ipaddress.IPv6Address):
         for embedded in _embedded_ipv4(address):
             reason = forbidden_reason(embedded)
@@ -68,6 +70,7 @@ def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address
     return found
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_ip(text: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(text.strip("[]").split("%")[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import ipaddress
@@ -563,3 +564,28 @@ async def test_client_must_be_started(config, urls, keys):
     c = Client(config, urls, keys, policy=LOOPBACK_ONLY)
     with pytest.raises(RuntimeError, match="start"):
         await c.get_json("http://127.0.0.1:1/x")
+
+
+async def test_signer_signs_a_burst_off_the_loop_and_keeps_errors_apart():
+    """Dozens asked in one pass are all signed (in batches, on the signing thread), each for its own base;
+    a request whose key cannot sign gets its own error and the others are unaffected."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    from fedi.client import Signer
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    bad = ec.generate_private_key(ec.SECP256R1())
+    signer = Signer()
+    try:
+        bases = [f"base {i}".encode() for i in range(40)]
+        got = await asyncio.gather(*(signer.sign(key, b) for b in bases[:20]), signer.sign(bad, b"x"),
+                                   *(signer.sign(key, b) for b in bases[20:]), return_exceptions=True)
+        assert isinstance(got[20], TypeError)
+        signatures = got[:20] + got[21:]
+        for base, signature in zip(bases, signatures, strict=True):
+            key.public_key().verify(signature, base, padding.PKCS1v15(), hashes.SHA256())
+    finally:
+        signer.close()
+    assert await asyncio.wait_for(signer.sign(key, b"after"), 5)  # closed, it starts a thread again on demand
+    signer.close()

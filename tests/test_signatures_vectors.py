@@ -202,7 +202,7 @@ def test_appendix_b_ed25519_signature_reproduced() -> None:
     signed, _ = _b_signed(case)
     private = serialization.load_pem_private_key(
         APPENDIX_B["keys"]["test-key-ed25519"]["privateKeyPem"].encode(), password=None)
-    produced = signatures._sign_raw(private, signatures.signature_base(signed, B_REQUEST["url"]))
+    produced = signatures.sign_base(private, signatures.signature_base(signed, B_REQUEST["url"]))
     assert produced == signed.signature
 
 
@@ -283,7 +283,7 @@ def test_appendix_c(name: str, header: str, where: str) -> None:
     assert base.decode() == C_BASES[name]
     key.verify(signed.signature, base, padding.PKCS1v15(), hashes.SHA256())
     private = serialization.load_pem_private_key(C_PRIVATE.encode(), password=None)
-    assert signatures._sign_raw(private, base) == signed.signature  # PKCS#1 v1.5 is deterministic
+    assert signatures.sign_base(private, base) == signed.signature  # PKCS#1 v1.5 is deterministic
     assert outcome("POST", C_URL, headers, C_BODY, key, C_WHEN) == C_REASONS[name]
 
 
