@@ -155,6 +155,8 @@ class DeliveryWorker:
         """Hosts the store records as failing (read with the dead hosts, plus this worker's own failures): only
         for them does an answer cost a store write (``host_ok``); a healthy host's deliveries write nothing more."""
         self._health_read: dt.datetime | None = None
+        self._successes: list[tuple[int, int]] = []
+        self._recording: asyncio.Future[None] | None = None
 
     # control -------------------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -253,14 +255,18 @@ class DeliveryWorker:
             task.add_done_callback(functools.partial(self._finished, host=row.host))
         return len(rows)
 
-    def _finished(self, task: asyncio.Task[None], *, host: str) -> None:
-        self._tasks.discard(task)
+    def _release(self, host: str) -> None:
+        """A send is over: its slot (and its host's) may take another row."""
         left = self._in_hand.get(host, 1) - 1
         if left > 0:
             self._in_hand[host] = left
         else:
             self._in_hand.pop(host, None)
             self._probing.discard(host)
+        self._wake.set()
+
+    def _finished(self, task: asyncio.Task[None], *, host: str) -> None:
+        self._tasks.discard(task)
         self._wake.set()
         if not task.cancelled() and task.exception() is not None:
             # recording the outcome failed (the store): the lease runs out and the row is tried again
@@ -289,6 +295,26 @@ class DeliveryWorker:
 
     # sending -------------------------------------------------------------------------------------------------
     async def _deliver(self, row: Delivery) -> None:
+        released = False
+        try:
+            status, kind, error, elapsed, now, outcome = await self._attempt(row)
+            if outcome.action == DONE and row.host not in self._dead:
+                # the next row may go while this success is written (the row stays leased until it is); a failure
+                # keeps its slot until the host's health is updated, so a failing host is not sent more meanwhile
+                released = True
+                self._release(row.host)
+            await self._record(row, outcome, status, error, now)
+            await self._health(row.host, status, kind, now)
+        finally:
+            if not released:
+                self._release(row.host)
+        self.sent += 1
+        log.info("delivery host=%s status=%s duration=%dms outcome=%s attempt=%d inbox=%s activity=%s%s",
+                 row.host, status if status is not None else kind, elapsed * 1000, outcome.action, row.attempts,
+                 row.inbox, row.activity_id, f" error={error[:300]!r}" if error else "")
+
+    async def _attempt(self, row: Delivery) -> tuple[int | None, str, str, float, dt.datetime, Outcome]:
+        """One POST of the row: (status, kind, error, seconds it took, when it ended, what to do now)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         status: int | None = None
@@ -308,17 +334,12 @@ class DeliveryWorker:
         now = self.clock()
         outcome = decide(status, kind, row.attempts, row.created, now, retry_after, self.rng,
                          max_age=self.config.delivery.max_age)
-        await self._record(row, outcome, status, error, now)
-        await self._health(row.host, status, kind, now)
-        self.sent += 1
-        log.info("delivery host=%s status=%s duration=%dms outcome=%s attempt=%d inbox=%s activity=%s%s",
-                 row.host, status if status is not None else kind, elapsed * 1000, outcome.action, row.attempts,
-                 row.inbox, row.activity_id, f" error={error[:300]!r}" if error else "")
+        return status, kind, error, elapsed, now, outcome
 
     async def _record(self, row: Delivery, outcome: Outcome, status: int | None, error: str,
                       now: dt.datetime) -> None:
         if outcome.action == DONE:
-            await self.store.delivery_done(row.id, status or 200, now)
+            await self._done(row.id, status or 200, now)
         elif outcome.action == RETRY:
             assert outcome.due is not None
             await self.store.delivery_retry(row.id, outcome.due, status, error, now)
@@ -329,6 +350,22 @@ class DeliveryWorker:
             removed = await self.store.remove_followers_at_inbox(row.inbox)
             if removed:
                 log.info("delivery: removed %d follower(s) whose inbox %s answered %s", removed, row.inbox, status)
+
+    async def _done(self, delivery_id: int, status: int, now: dt.datetime) -> None:
+        """Record a success together with the others of this pass of the loop: one store call for a batch.
+
+        Sends finish in bursts (a fan-out answers dozens at once); one write each would cost more than the rest
+        of the bookkeeping. Returns once the batch holding this row is written; until then the row stays leased,
+        so no other worker takes it."""
+        self._successes.append((delivery_id, status))
+        if self._recording is None:
+            self._recording = asyncio.ensure_future(self._record_successes(now))
+        await asyncio.shield(self._recording)
+
+    async def _record_successes(self, now: dt.datetime) -> None:
+        # started as a task, so it runs after the sends that finished in the same pass have joined the batch
+        batch, self._successes, self._recording = self._successes, [], None
+        await self.store.deliveries_done(batch, now)
 
     async def _health(self, host: str, status: int | None, kind: str, now: dt.datetime) -> None:
         """Count failures of the host itself (no answer, 5xx) toward the circuit breaker; an answer clears them."""

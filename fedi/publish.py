@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import uuid as uuid_mod
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +148,7 @@ def plan(config: Config, urls: Urls, talks: Iterable[Talk], records: Mapping[str
             activities.append(OutActivity(id=activity["id"], actor_role=role, type=activity["type"], slug=slug,
                                           document=activity, published=now))
             deliveries.extend(NewDelivery(activity_id=activity["id"], inbox=t.inbox, host=t.host, actor_role=role,
-                                          due=now) for t in to)
+                                          due=now) for t in spread(to))
             inboxes.update(t.inbox for t in to)
         counts = tuple(len(to) for _, _, to in sent)
         steps.append(Step(kind, slug, tuple(a for a, _, _ in sent), counts, len(inboxes), sum(counts)))
@@ -189,6 +190,23 @@ def plan(config: Config, urls: Urls, talks: Iterable[Talk], records: Mapping[str
                 delete["id"] = urls.redelete(slug, rec.version)
             send(DELETE, slug, [(delete, ARCHIVE, targets.everyone)])
     return Plan(tuple(changes), tuple(activities), tuple(deliveries), tuple(steps))
+
+
+def spread(targets: Sequence[Target]) -> list[Target]:
+    """The targets in the order to queue them: each server's inboxes spread evenly over the whole fan-out.
+
+    The queue is sent oldest row first, and a server takes at most ``delivery.per_host`` at once. In the
+    store's order (by inbox URL) a server's inboxes sit together, so a server with many personal inboxes (no
+    shared inbox) would be left for last and end the fan-out with a long tail, four at a time. Placing the
+    k-th of a server's n inboxes at (k + phase) / n of the way keeps every server busy from the start to the
+    end; the phase, a hash of the host, scatters the servers with one inbox instead of piling them in the middle.
+    """
+    by_host: dict[str, list[Target]] = {}
+    for target in targets:
+        by_host.setdefault(target.host, []).append(target)
+    keyed = [((k + zlib.crc32(host.encode()) / 2**32) / len(group), host, k)
+             for host, group in by_host.items() for k in range(len(group))]
+    return [by_host[host][k] for _, host, k in sorted(keyed)]
 
 
 # the store side ------------------------------------------------------------------------------------------------

@@ -87,9 +87,10 @@ def test_plan_new_talk(config, urls):
     assert create["to"] == [objects.PUBLIC] and create["cc"] == [urls.followers(ARCHIVE)]
     assert announce["type"] == "Announce" and announce["actor"] == urls.actor(OWNER)
     assert announce["object"] == urls.talk("debat")
-    assert [(d.activity_id, d.inbox, d.actor_role) for d in plan.deliveries] == [
+    assert sorted((d.activity_id, d.inbox, d.actor_role) for d in plan.deliveries) == sorted([
         (create["id"], "https://a/inbox", ARCHIVE), (create["id"], "https://b/u/inbox", ARCHIVE),
-        (announce["id"], "https://a/inbox", OWNER)]
+        (announce["id"], "https://a/inbox", OWNER)])
+    assert plan.deliveries[-1].activity_id == announce["id"]  # activity by activity, in order
     (step,) = plan.steps
     assert (step.kind, step.counts, step.inboxes, step.deliveries) == ("create", (2, 1), 2, 3)
 
@@ -401,3 +402,18 @@ def test_entry_slugs(tmp_path: Path):
     (tmp_path / "a.toml").write_text("x")
     (tmp_path / "b.txt").write_text("x")
     assert publish.entry_slugs(tmp_path) == {"a"}
+
+
+def test_spread_puts_each_servers_inboxes_all_along_the_fan_out():
+    """Every target once; a server with many inboxes is spread evenly, not left for the end, four at a time."""
+    big = [Target(f"https://big.example/users/{i}/inbox", "big.example", 1) for i in range(20)]
+    small = [Target(f"https://s{i}.example/inbox", f"s{i}.example", 3) for i in range(20)]
+    order = publish.spread(sorted(big + small))
+    assert sorted(order) == sorted(big + small)
+    positions = [i for i, t in enumerate(order) if t.host == "big.example"]
+    assert positions[0] <= 4 and positions[-1] >= len(order) - 5  # from the start to the end
+    assert max(b - a for a, b in zip(positions, positions[1:], strict=False)) <= 6  # evenly: no long run without it
+    singles = [i for i, t in enumerate(order) if t.host != "big.example"]
+    assert singles[0] < len(order) // 4 and singles[-1] > 3 * len(order) // 4  # scattered too, not piled up
+    assert [t.inbox for t in order if t.host == "big.example"] == [t.inbox for t in sorted(big)]  # own order kept
+
