@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from . import schemas
 from .errors import ConfigError
+from .urls import Urls
 
 DEFAULT_PATH = "config.toml"
 ENV_VAR = "FEDI_CONFIG"
@@ -176,3 +177,9 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     if config.actor.username == config.owner.username:
         raise ConfigError(f"{path}: actor.username and owner.username must differ (both are {config.owner.username!r})")
     return config
+
+
+def urls_for(config: Config) -> Urls:
+    """Where everything of this archive lives (its base URL and its two actors' usernames)."""
+    return Urls(base=config.server.base_url, archive_username=config.actor.username,
+                owner_username=config.owner.username)

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from .client import Client
-from .config import Config
+from .config import Config, urls_for  # noqa: F401 - urls_for is imported from here too
 from .delivery import DeliveryWorker
 from .keys import KeyPair
 from .pages import Pages
@@ -100,8 +100,3 @@ class Context:
 
 
 CTX = web.AppKey("ctx", Context)
-
-
-def urls_for(config: Config) -> Urls:
-    return Urls(base=config.server.base_url, archive_username=config.actor.username,
-                owner_username=config.owner.username)

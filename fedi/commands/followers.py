@@ -18,9 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import config as config_mod
-from .. import inbox
-from ..config import Config
-from ..context import urls_for
+from ..config import Config, urls_for
 from ..errors import FediError
 from ..store import Follower, Store, open_store
 from ..urls import ROLES
@@ -70,6 +68,7 @@ async def _one_or_more(config: Config, store: Store, actor: str, role: str | Non
 async def approve(config: Config, store: Store, actor: str, role: str | None = None,
                   now: dt.datetime | None = None) -> list[Follower]:
     """Accept pending follow requests of ``actor``; the Accept is queued for the job worker."""
+    from .. import inbox  # here, not at the top: every command starts without its imports
     now, urls = now or utcnow(), urls_for(config)
     found = await _one_or_more(config, store, actor, role, "pending", "pending follow request")
     for follower in found:
@@ -95,6 +94,7 @@ async def remove(config: Config, store: Store, actor: str, role: str | None = No
 
 
 async def _remove(config: Config, store: Store, found: list[Follower], now: dt.datetime) -> list[Follower]:
+    from .. import inbox  # here, not at the top: every command starts without its imports
     urls = urls_for(config)
     for follower in found:
         if await store.remove_follower(follower.role, follower.actor_id):
@@ -104,6 +104,7 @@ async def _remove(config: Config, store: Store, found: list[Follower], now: dt.d
 
 
 def _block_value(value: str) -> str:
+    from .. import inbox  # here, not at the top: every command starts without its imports
     value = value.strip()
     if "://" in value:
         if not value.startswith(("http://", "https://")) or not inbox.host_of(value):
@@ -120,6 +121,7 @@ async def block(config: Config, store: Store, value: str,
                 now: dt.datetime | None = None) -> tuple[bool, list[Follower]]:
     """Block a domain or an actor: matching followers are removed and sent a Reject; their requests are
     refused (403) from now on. Returns (newly blocked, followers removed)."""
+    from .. import inbox  # here, not at the top: every command starts without its imports
     value = _block_value(value)
     new = await store.block(value)
     gone = await inbox.block_followers(config, urls_for(config), store, value, now or utcnow())

@@ -22,8 +22,7 @@ from .. import config as config_mod
 from .. import keys as keys_mod
 from .. import objects, preview, publish, talks
 from ..client import Client
-from ..config import Config
-from ..context import urls_for
+from ..config import Config, urls_for
 from ..delivery import DeliveryWorker
 from ..errors import EntryError
 from ..store import QueueCounts, Store, open_store
