@@ -75,7 +75,7 @@ class Sizes:
     """Worker processes on one PostgreSQL database (bench/scale.py)."""
 
 
-FULL = Sizes("full", fanout_followers=10_000, fanout_hosts=1_000, fanout_no_shared=200, fanout_rounds=3,
+FULL = Sizes("full", fanout_followers=10_000, fanout_hosts=1_000, fanout_no_shared=200, fanout_rounds=5,
              concurrency=64, per_host=4, inbox_activities=12_000, inbox_actors=200, inbox_connections=64,
              inbox_rounds=3, reads_seconds=1.0, reads_warmup=1.0, reads_rounds=3, reads_connections=64,
              memory_followers=100_000, memory_hosts=1_000, memory_no_shared=200, startup_followers=100_000,
@@ -101,6 +101,13 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 def ratio(fedi: float, raw: float) -> float | None:
     return round(fedi / raw, 3) if raw else None
+
+
+def paired_ratio(fedi_runs: list[dict[str, Any]], raw_runs: list[dict[str, Any]], key: str) -> float | None:
+    """The median of each round's fedi / raw. A round runs fedi and raw back to back, so the slow drifts of a
+    shared VM (±20 % over a minute here) fall on both sides of one ratio rather than between two medians."""
+    ratios = sorted(x for f, r in zip(fedi_runs, raw_runs, strict=True) if (x := ratio(f[key], r[key])))
+    return ratios[len(ratios) // 2] if ratios else None
 
 
 def rounded(value: float, digits: int = 1) -> float:

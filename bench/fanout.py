@@ -23,6 +23,7 @@ from .common import (
     Sizes,
     check_seeded,
     make_archive,
+    paired_ratio,
     publish_all,
     read_line,
     run_json,
@@ -30,7 +31,6 @@ from .common import (
     wait_cpu,
     write_talk,
 )
-from .common import ratio as ratio_of
 
 SLUG = "bench-fanout"
 
@@ -94,8 +94,8 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
         "followers": len(rows), "hosts": len(hosts), "hosts_without_shared_inbox": sizes.fanout_no_shared,
         "distinct_inboxes": len(targets), "concurrency": sizes.concurrency, "per_host": sizes.per_host,
         "body_bytes": len(body), "rounds": sizes.fanout_rounds, "fedi": fedi, "raw": raw,
-        "ratio": ratio_of(fedi["deliveries_per_s"], raw["deliveries_per_s"]),
-        "sending_ratio": ratio_of(fedi["sending_deliveries_per_s"], raw["sending_deliveries_per_s"]),
+        "ratio": paired_ratio(fedi_runs, raw_runs, "deliveries_per_s"),
+        "sending_ratio": paired_ratio(fedi_runs, raw_runs, "sending_deliveries_per_s"),
     }
 
 

@@ -29,12 +29,12 @@ from .common import (
     cpu_seconds,
     load_private_key,
     make_archive,
+    paired_ratio,
     publish_all,
     read_line,
     run_json,
     wait_http,
 )
-from .common import ratio as ratio_of
 from .fanout import fedi_key, start_world
 
 AS = "https://www.w3.org/ns/activitystreams"
@@ -159,7 +159,7 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
                 accepts_bad_signatures=drained["bad"])
     return {"activities": len(requests), "actors": len(actor_ids), "connections": sizes.inbox_connections,
             "rounds": sizes.inbox_rounds, "follows": follows, "signing_seconds_outside_timing": round(signing, 2),
-            "fedi": fedi, "raw": raw, "ratio": ratio_of(fedi["accepted_per_s"], raw["accepted_per_s"])}
+            "fedi": fedi, "raw": raw, "ratio": paired_ratio(fedi_runs, raw_runs, "accepted_per_s")}
 
 
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
