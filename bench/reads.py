@@ -28,12 +28,12 @@ from .common import (
     Sizes,
     cpu_seconds,
     make_archive,
+    paired_ratio,
     publish_all,
     read_line,
     run_json,
     wait_http,
 )
-from .common import ratio as ratio_of
 
 HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
@@ -71,7 +71,7 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
                 runs[side].append(load(procs, work, tool, port, path, accept, sizes, pid))
         fedi, raw = median_run(runs["fedi"]), median_run(runs["raw"])
         out[name] = {"bytes": len(body), "content_type": kind, "fedi": fedi, "raw": raw,
-                     "ratio": ratio_of(fedi["requests_per_s"], raw["requests_per_s"])}
+                     "ratio": paired_ratio(runs["fedi"], runs["raw"], "requests_per_s")}
     procs.stop(serve)
     procs.stop(raw_server)
     ratios = [out[name]["ratio"] for name, _, _ in wanted if out[name]["ratio"] is not None]
