@@ -131,7 +131,7 @@ def figures(got: dict[str, Any], targets: set[str], started: float, exited: floa
 
 async def created_body(archive: Any, slug: str) -> bytes:
     """The Create fedi sent, as stored: the raw loop posts the very same bytes."""
-    from fedi.context import urls_for
+    from fedi.config import urls_for
     from fedi.store import open_store
 
     config = archive.load()

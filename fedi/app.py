@@ -12,8 +12,8 @@ from aiohttp import web
 from . import inbox_routes, publish, routes, talks
 from . import keys as keys_mod
 from .client import Client
-from .config import Config
-from .context import CTX, Clock, Context, urls_for, utcnow
+from .config import Config, urls_for
+from .context import CTX, Clock, Context, utcnow
 from .jobs import JobWorker
 from .pages import Pages
 from .store import open_store

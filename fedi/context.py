@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from .client import Client
-from .config import Config, urls_for  # noqa: F401 - urls_for is imported from here too
+from .config import Config
 from .delivery import DeliveryWorker
 from .keys import KeyPair
 from .pages import Pages

@@ -32,7 +32,7 @@ import pytest
 
 from fedi import config as config_mod
 from fedi import interactions, publish
-from fedi.context import urls_for
+from fedi.config import urls_for
 from fedi.inbox import Inbound
 from fedi.store import open_store
 from fedi.talks import load_archive

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from fedi import __version__, signatures
 from fedi import keys as keys_mod
 from fedi.client import Client, authority
-from fedi.context import urls_for
+from fedi.config import urls_for
 from fedi.errors import BlockedAddressError, DeliveryError, RemoteError
 from fedi.netguard import Policy, forbidden_reason
 from tests.remote import AS2, LD, RemoteServer, Reply

@@ -16,7 +16,7 @@ import pytest
 from fedi import config as config_mod
 from fedi import keys as keys_mod
 from fedi import publish
-from fedi.context import urls_for
+from fedi.config import urls_for
 from fedi.store import Follower, open_store
 from fedi.talks import load_archive
 from fedi.urls import ARCHIVE, OWNER

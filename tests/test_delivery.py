@@ -24,8 +24,8 @@ from fedi import publish
 from fedi.app import make_app, sync_archive
 from fedi.client import Client
 from fedi.commands.publishing import Progress, sync_command
-from fedi.config import Config
-from fedi.context import CTX, urls_for
+from fedi.config import Config, urls_for
+from fedi.context import CTX
 from fedi.delivery import BACKOFF, JITTER, DeliveryWorker
 from fedi.netguard import Policy
 from fedi.store import Follower, QueueCounts, Store, open_store

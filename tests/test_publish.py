@@ -13,7 +13,8 @@ from fedi import config as config_mod
 from fedi import objects, preview, publish
 from fedi.app import make_app, sync_archive
 from fedi.cli import main
-from fedi.context import CTX, urls_for
+from fedi.config import urls_for
+from fedi.context import CTX
 from fedi.errors import ConfigError, StoreError
 from fedi.store import Follower, TalkChange, Target, open_store
 from fedi.talks import load_archive, parse_entry

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from bench import world as world_mod
 from fedi import config as config_mod
 from fedi import publish, talks
-from fedi.context import urls_for
+from fedi.config import urls_for
 from fedi.store import open_store
 from fedi.urls import ARCHIVE
 from tests.conftest import ENTRY, write_config

@@ -16,8 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from fedi import keys as keys_mod
 from fedi.client import Client
-from fedi.config import Config
-from fedi.context import urls_for
+from fedi.config import Config, urls_for
 from fedi.errors import SignatureError
 from fedi.netguard import Policy
 from fedi.store import Follower, open_store

@@ -25,8 +25,7 @@ import pytest
 
 from fedi import config as config_mod
 from fedi import keys as keys_mod
-from fedi.config import Config
-from fedi.context import urls_for
+from fedi.config import Config, urls_for
 from fedi.store import Follower, open_store
 from fedi.urls import ARCHIVE, OWNER
 from tests.conftest import ENTRY, write_config

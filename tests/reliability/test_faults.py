@@ -23,8 +23,7 @@ from fedi import config as config_mod
 from fedi import keys as keys_mod
 from fedi import publish
 from fedi.client import Client
-from fedi.config import Config
-from fedi.context import urls_for
+from fedi.config import Config, urls_for
 from fedi.delivery import BACKOFF, JITTER, DeliveryWorker
 from fedi.store import Follower, Store, open_store
 from fedi.talks import load_archive

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from fedi import config as config_mod
-from fedi.context import urls_for
+from fedi.config import urls_for
 from fedi.store import open_store
 from fedi.urls import ARCHIVE
 from tests.conftest import write_config

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fedi import cli
 from fedi import config as config_mod
 from fedi import keys as keys_mod
-from fedi.context import urls_for
+from fedi.config import urls_for
 from fedi.urls import ARCHIVE, OWNER, ROLES
 from tests.conftest import ENTRY, ROOT, write_config
 from tests.fedi_app import AS, FediApp, free_port
