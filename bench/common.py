@@ -422,7 +422,7 @@ fps = 25
 async def publish_all(archive: Archive) -> int:
     """Publish every entry of the archive (followers none yet, so nothing is queued); the talks published."""
     from fedi import publish, talks
-    from fedi.context import urls_for
+    from fedi.config import urls_for
     from fedi.store import open_store
 
     config = archive.load()
@@ -478,6 +478,23 @@ def generate_keys(folder: Path) -> Path:
 
     keys.load_or_create(folder)
     return folder
+
+
+def remote_keys(work: Path, prefix: str, count: int) -> tuple[list[str], list[str]]:
+    """RSA-2048 keys for the simulated remote actors: (private key files, public PEMs)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    files, pems = [], []
+    for k in range(count):
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        path = work / f"{prefix}-{k}.pem"
+        path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+        files.append(str(path))
+        pems.append(private.public_key().public_bytes(serialization.Encoding.PEM,
+                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    return files, pems
 
 
 # a draft-cavage signer of our own (Mastodon's shape), for the load generators and the raw baselines -----------

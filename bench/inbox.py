@@ -32,6 +32,7 @@ from .common import (
     paired_ratio,
     publish_all,
     read_line,
+    remote_keys,
     run_json,
     wait_http,
 )
@@ -97,20 +98,9 @@ def sign_all(items: list[tuple[int, str, str, str, bytes]], key_files: list[str]
 
 
 async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[str, Any]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     archive = make_archive(work / "inbox", keys, sizes)
     await publish_all(archive)
-    key_files, pems = [], []
-    for k in range(KEYS):
-        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        path = work / f"remote-{k}.pem"
-        path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        key_files.append(str(path))
-        pems.append(private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    key_files, pems = remote_keys(work, "remote", KEYS)
     addresses = [world.address(2000 + h) for h in range(min(HOSTS, sizes.inbox_actors))]
     served = {f"/users/a{i}": pems[i % KEYS] for i in range(sizes.inbox_actors)}  # in case fedi fetches one
     port, control = await start_world(procs, work, addresses, {**fedi_key(archive.root, archive.base),
@@ -120,7 +110,7 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
     await cache_actors(archive, actor_ids, pems)
 
     config = archive.load()
-    from fedi.context import urls_for
+    from fedi.config import urls_for
 
     urls = urls_for(config)
     talks = [urls.talk(slug) for slug in ("aigrain", "giffard", "stiegler", "zimmermann")]

@@ -32,6 +32,7 @@ from .common import (
     free_port,
     make_archive,
     publish_all,
+    remote_keys,
     run_json,
     seed_followers,
     wait_cpu,
@@ -84,21 +85,10 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
 
 
 async def measure(sizes: Sizes, work: Path, keys: Path, procs: Processes, url: str) -> dict[str, Any]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     archive = make_archive(work / "scale", keys, sizes, store_url=url)
     await publish_all(archive)
     hosts = world.audience(sizes.scale_followers, sizes.scale_hosts, sizes.scale_no_shared)
-    key_files, pems = [], []
-    for k in range(KEYS):
-        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        path = work / f"scale-remote-{k}.pem"
-        path.write_bytes(private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-        key_files.append(str(path))
-        pems.append(private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode())
+    key_files, pems = remote_keys(work, "scale-remote", KEYS)
     actors_at = [world.address(2000 + h) for h in range(min(20, sizes.scale_actors))]
     served = {f"/users/a{i}": pems[i % KEYS] for i in range(sizes.scale_actors)}
     port, control = await start_world(procs, work, [h.address for h in hosts] + actors_at,
@@ -149,7 +139,7 @@ async def measure(sizes: Sizes, work: Path, keys: Path, procs: Processes, url: s
     # inbox: N serve processes, the flood spread over them ----------------------------------------------------
     actor_ids = [f"http://{actors_at[i % len(actors_at)]}:{port}/users/a{i}" for i in range(sizes.scale_actors)]
     await cache_actors(archive, actor_ids, pems)
-    from fedi.context import urls_for
+    from fedi.config import urls_for
 
     urls = urls_for(archive.load())
     talk_ids = [urls.talk(slug) for slug in ("aigrain", "giffard", "stiegler", "zimmermann")]
