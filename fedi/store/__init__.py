@@ -307,6 +307,11 @@ class Store(ABC):
         """Queue slow work (it survives restarts); returns its id."""
 
     @abstractmethod
+    async def add_jobs_of(self, kind: str, items: Sequence[tuple[str, Document]], due: datetime) -> list[bool]:
+        """Queue one job per (actor id, payload) in one transaction, except for an actor that is blocked (itself,
+        its host or a parent domain, as ``is_blocked``): True for each job queued, False for each left out."""
+
+    @abstractmethod
     async def claim_jobs(self, now: datetime, limit: int, lease_seconds: float, worker: str) -> list[Job]:
         """Atomically take up to ``limit`` due jobs, oldest due first. A claimed job is invisible to other
         workers until ``now + lease_seconds``; if it is not finished, retried or failed by then, it comes back."""

@@ -38,8 +38,9 @@ from .records import (
     TalkRecord,
     TalkStamp,
     Target,
+    block_candidates,
+    block_value,
 )
-from .sqlite import _block_candidates, _block_value
 from .sqlite_base import _authority, _check
 
 __all__ = ["PostgresStore"]
@@ -265,7 +266,7 @@ class PostgresStore(PgRowOps, PgQueueOps):
         return await self._tx(op)
 
     async def remove_followers_matching(self, value: str) -> int:
-        value = _block_value(value)
+        value = block_value(value)
         if "://" in value:
             return await self._execute("DELETE FROM followers WHERE actor_id = $1", value)
         return await self._execute("DELETE FROM followers WHERE host = $1 OR right(host, length($2)) = $2",
@@ -357,16 +358,16 @@ class PostgresStore(PgRowOps, PgQueueOps):
     # blocks ---------------------------------------------------------------------------------------------------------
     async def block(self, value: str) -> bool:
         return await self._execute("INSERT INTO blocks (value) VALUES ($1) ON CONFLICT (value) DO NOTHING",
-                                   _block_value(value)) == 1
+                                   block_value(value)) == 1
 
     async def unblock(self, value: str) -> bool:
-        return await self._execute("DELETE FROM blocks WHERE value = $1", _block_value(value)) > 0
+        return await self._execute("DELETE FROM blocks WHERE value = $1", block_value(value)) > 0
 
     async def blocks(self) -> list[str]:
         return [r[0] for r in await self._fetch("SELECT value FROM blocks ORDER BY value")]
 
     async def is_blocked(self, actor_id: str) -> bool:
-        candidates = _block_candidates(actor_id)
+        candidates = block_candidates(actor_id)
         if not candidates:
             return False
         return await self._fetchval("SELECT true FROM blocks WHERE value = ANY($1::text[]) LIMIT 1",

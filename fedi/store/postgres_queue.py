@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .postgres_base import CLAIM_LOCK, LOCKS, Conn, PostgresBase, Record, _enc, _texts, _ts
-from .records import DeadHost, Delivery, DeliveryInfo, Document, HostState, Job, QueueCounts
+from .records import DeadHost, Delivery, DeliveryInfo, Document, HostState, Job, QueueCounts, block_candidates
 
 _DELIVERY = ("id, activity_id, inbox, host, actor_role, state, attempts, due, created, last_status, last_error, "
              "last_attempt, worker")
@@ -37,6 +37,22 @@ class PgQueueOps(PostgresBase):
     async def add_job(self, kind: str, payload: Document, due: datetime) -> int:
         return int(await self._fetchval("INSERT INTO jobs (kind, payload, due, created) VALUES ($1, $2, $3, $3) "
                                         "RETURNING id", kind, _enc(payload), _ts(due)))
+
+    async def add_jobs_of(self, kind: str, items: Sequence[tuple[str, Document]], due: datetime) -> list[bool]:
+        at = _ts(due)
+        checks = [(block_candidates(actor), _enc(payload)) for actor, payload in items]
+
+        async def op(c: Conn) -> list[bool]:
+            added = []
+            for candidates, payload in checks:
+                blocked = bool(candidates) and await c.fetchval(
+                    "SELECT true FROM blocks WHERE value = ANY($1::text[]) LIMIT 1", candidates) is not None
+                if not blocked:
+                    await c.execute("INSERT INTO jobs (kind, payload, due, created) VALUES ($1, $2, $3, $3)",
+                                    kind, payload, at)
+                added.append(not blocked)
+            return added
+        return await self._tx(op)
 
     async def claim_jobs(self, now: datetime, limit: int, lease_seconds: float, worker: str) -> list[Job]:
         until = _ts(now) + timedelta(seconds=lease_seconds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 Document = dict[str, Any]
 
@@ -271,3 +272,30 @@ class Status:
     jobs: dict[str, int]
     """{"pending": n, "failed": n}."""
     pending_comments: int
+
+
+# blocks ------------------------------------------------------------------------------------------------------------
+
+def block_domain(value: str) -> str:
+    return value.strip().lower().strip(".")
+
+
+def block_value(value: str) -> str:
+    """Actor ids are kept as given, domains lowercase without surrounding dots."""
+    value = value.strip()
+    normal = value if "://" in value else block_domain(value)
+    if not normal:
+        raise ValueError(f"block {value!r}: give a domain or an actor id")
+    return normal
+
+
+def block_candidates(actor_id: str) -> list[str]:
+    """The actor id, its host and every parent domain of its host: a block of any of them applies."""
+    value = actor_id.strip()
+    if "://" in value:
+        candidates, host = [value], (urlsplit(value).hostname or "").rstrip(".")
+    else:
+        candidates, host = [], block_domain(value)
+    labels = host.split(".") if host else []
+    candidates.extend(".".join(labels[i:]) for i in range(len(labels)))
+    return candidates

@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..errors import StoreError
 from .records import (
@@ -36,37 +35,14 @@ from .records import (
     TalkRecord,
     TalkStamp,
     Target,
+    block_candidates,
+    block_value,
 )
 from .sqlite_base import _authority, _check, _dt, _dt_opt, _enc, _marks, _ts
 from .sqlite_queue import QueueOps, _counts
 from .sqlite_rows import SqliteRowOps
 
 __all__ = ["SqliteStore"]
-
-
-def _domain(value: str) -> str:
-    return value.strip().lower().strip(".")
-
-
-def _block_value(value: str) -> str:
-    """Actor ids are kept as given, domains lowercase without surrounding dots."""
-    value = value.strip()
-    normal = value if "://" in value else _domain(value)
-    if not normal:
-        raise ValueError(f"block {value!r}: give a domain or an actor id")
-    return normal
-
-
-def _block_candidates(actor_id: str) -> list[str]:
-    """The actor id, its host and every parent domain of its host: a block of any of them applies."""
-    value = actor_id.strip()
-    if "://" in value:
-        candidates, host = [value], (urlsplit(value).hostname or "").rstrip(".")
-    else:
-        candidates, host = [], _domain(value)
-    labels = host.split(".") if host else []
-    candidates.extend(".".join(labels[i:]) for i in range(len(labels)))
-    return candidates
 
 
 # row → record ---------------------------------------------------------------------------------------------------
@@ -286,7 +262,7 @@ class SqliteStore(SqliteRowOps, QueueOps):
         return await self._tx(op)
 
     async def remove_followers_matching(self, value: str) -> int:
-        value = _block_value(value)
+        value = block_value(value)
         params: tuple[Any, ...]
         if "://" in value:
             sql, params = "DELETE FROM followers WHERE actor_id = ?", (value,)
@@ -385,19 +361,19 @@ class SqliteStore(SqliteRowOps, QueueOps):
 
     # blocks ---------------------------------------------------------------------------------------------------------
     async def block(self, value: str) -> bool:
-        value = _block_value(value)
+        value = block_value(value)
         return await self._write(lambda c: c.execute(
             "INSERT INTO blocks (value) VALUES (?) ON CONFLICT (value) DO NOTHING", (value,)).rowcount == 1)
 
     async def unblock(self, value: str) -> bool:
-        value = _block_value(value)
+        value = block_value(value)
         return await self._write(lambda c: c.execute("DELETE FROM blocks WHERE value = ?", (value,)).rowcount > 0)
 
     async def blocks(self) -> list[str]:
         return await self._one(lambda c: [r[0] for r in c.execute("SELECT value FROM blocks ORDER BY value")])
 
     async def is_blocked(self, actor_id: str) -> bool:
-        candidates = _block_candidates(actor_id)
+        candidates = block_candidates(actor_id)
         if not candidates:
             return False
         sql = f"SELECT 1 FROM blocks WHERE value IN ({_marks(len(candidates))}) LIMIT 1"

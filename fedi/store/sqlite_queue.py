@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from .records import DeadHost, Delivery, DeliveryInfo, Document, HostState, Job, QueueCounts
+from .records import DeadHost, Delivery, DeliveryInfo, Document, HostState, Job, QueueCounts, block_candidates
 from .sqlite_base import SqliteBase, _dt, _dt_opt, _enc, _ts
 
 _DELIVERY = ("id, activity_id, inbox, host, actor_role, state, attempts, due, created, last_status, last_error, "
@@ -38,6 +38,23 @@ class QueueOps(SqliteBase):
         values = (kind, _enc(payload), _ts(due), _ts(due))
         return await self._write(lambda c: c.execute(
             "INSERT INTO jobs (kind, payload, due, created) VALUES (?, ?, ?, ?)", values).lastrowid or 0)
+
+    async def add_jobs_of(self, kind: str, items: Sequence[tuple[str, Document]], due: datetime) -> list[bool]:
+        at = _ts(due)
+        checks = [(block_candidates(actor), _enc(payload)) for actor, payload in items]
+
+        def op(c: sqlite3.Connection) -> list[bool]:
+            added = []
+            for candidates, payload in checks:
+                marks = ", ".join("?" * len(candidates))
+                blocked = bool(candidates) and c.execute(
+                    f"SELECT 1 FROM blocks WHERE value IN ({marks}) LIMIT 1", candidates).fetchone() is not None
+                if not blocked:
+                    c.execute("INSERT INTO jobs (kind, payload, due, created) VALUES (?, ?, ?, ?)",
+                              (kind, payload, at, at))
+                added.append(not blocked)
+            return added
+        return await self._tx(op)
 
     async def claim_jobs(self, now: datetime, limit: int, lease_seconds: float, worker: str) -> list[Job]:
         at, until = _ts(now), _ts(now + timedelta(seconds=lease_seconds))
