@@ -14,7 +14,7 @@ from . import keys as keys_mod
 from .client import Client
 from .config import Config, urls_for
 from .context import CTX, Clock, Context, utcnow
-from .jobs import JobWorker
+from .jobs import Backlog, JobWorker
 from .pages import Pages
 from .store import open_store
 from .verify import VERIFIER, Verifier, authorized_fetch
@@ -41,6 +41,7 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) 
         verifier = Verifier(config, urls, store, client, clock)
         ctx = Context(config=config, urls=urls, keys=keys, store=store, pages=Pages(config, urls), clock=clock,
                       client=client, verifier=verifier)
+        ctx.backlog = Backlog(store, ctx.pressure)
         app[CTX] = ctx
         app[VERIFIER] = verifier
         tasks: list[asyncio.Task[None]] = []
@@ -53,7 +54,8 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) 
         if background:
             # background workers are started here (one line each)
             tasks.append(ctx.start_delivery())
-            tasks.append(asyncio.create_task(JobWorker(config, urls, store, client, clock).run(), name="fedi-jobs"))
+            jobs = JobWorker(config, urls, store, client, clock, ctx.pressure)
+            tasks.append(asyncio.create_task(jobs.run(), name="fedi-jobs"))
         try:
             yield
         finally:

@@ -18,6 +18,7 @@ from aiohttp import web
 from .client import Client
 from .config import Config
 from .delivery import DeliveryWorker
+from .jobs import Backlog, Pressure
 from .keys import KeyPair
 from .pages import Pages
 from .store import Store
@@ -59,6 +60,10 @@ class Context:
     started: dt.datetime = field(default_factory=utcnow)
     worker: DeliveryWorker | None = None
     """This process's delivery worker (``fedi serve``), woken right after a publish."""
+    pressure: Pressure = field(default_factory=Pressure)
+    """How flooded the inbox is: shared with this process's job worker."""
+    backlog: Backlog | None = None
+    """Where the inbox stores what it defers under a flood."""
 
     def start_delivery(self) -> asyncio.Task[None]:
         """Start this process's delivery worker, which runs until the task is cancelled."""

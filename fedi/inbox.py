@@ -49,6 +49,9 @@ FOLLOW = "follow"
 """Job kind: fetch a follower's actor, record it, answer (payload: role or None, follow, actor)."""
 MOVE = "move"
 """Job kind: check a Move's target and move the follower (payload: old, new)."""
+DEFERRED = "activities"
+"""Job kind: verified activities received while the inbox was flooded, handled later by ``process`` (payload:
+activities, signer, received)."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +308,24 @@ HANDLERS: dict[str, Handler] = {
 UNDO: dict[str, list[Handler]] = {"Follow": [undo_follow], "": [undo_follow]}
 UPDATE: dict[str, list[Handler]] = {}
 DELETE: dict[str, list[Handler]] = {}
+
+
+async def process(inb: Inbound, activity: Activity) -> None:
+    """Dispatch once per id: a replay changes nothing.
+
+    The id is recorded only AFTER its handler succeeded. Recorded first, a crash (kill -9) or a full disk between
+    the record and the handler's own write left the id "seen" with nothing done: the sender, which got no 202,
+    resent it, and the resend was taken for a replay — the activity was lost (tests/reliability/test_crashes.py
+    caught it). Handlers are idempotent (upserts, one reaction per actor, answers with stable ids), so two copies
+    of one activity arriving at the same moment, both handled, change nothing more than one.
+    """
+    activity_id = ref_id(activity)
+    if activity_id is not None and await inb.store.is_seen(activity_id):
+        log.debug("replay of %s ignored", activity_id)
+        return
+    await dispatch(inb, activity)
+    if activity_id is not None:
+        await inb.store.seen(activity_id, inb.now)
 
 
 async def dispatch(inb: Inbound, activity: Activity) -> bool:

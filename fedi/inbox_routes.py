@@ -6,7 +6,8 @@ before reading, then counted while reading) · 400 not a JSON object, or no Acti
 202 at once for a Delete of an unknown actor by itself (no key fetch, as Mastodon does, interop.md §1.1) ·
 401/403 signature (``verify``) · 400 shape (``schemas/incoming.json``, naming the first bad field) · 401 the
 activity's ``actor`` is not the signer · 403 its id is on another server · 202 for a replayed id, changing
-nothing · then the handler (``inbox.HANDLERS``), the id recorded, and 202 ``{}``.
+nothing · then the handler (``inbox.HANDLERS``), the id recorded, and 202 ``{}``. Under a flood the checks up to
+authorship still answer, but the rest (replay, handler) runs later in the job worker (``jobs.Pressure``).
 
 A POST may carry a Collection of activities (PeerTube does): every item is checked first, so one bad item
 refuses the whole POST and nothing of it is applied; then each item is handled in order.
@@ -14,6 +15,7 @@ refuses the whole POST and nothing of it is applied; then each item is handled i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -62,6 +64,11 @@ def _only_post(request: web.Request) -> None:
 
 async def receive(request: web.Request) -> web.Response:
     ctx: Context = request.app[CTX]
+    with ctx.pressure.receiving():
+        return await _receive(request, ctx)
+
+
+async def _receive(request: web.Request, ctx: Context) -> web.Response:
     if request.content_type not in CONTENT_TYPES:
         raise ActivityError(f"Content-Type must be application/activity+json or application/ld+json, not "
                             f"{request.headers.get('Content-Type', '(none)')[:80]!r}", 415)
@@ -71,8 +78,9 @@ async def receive(request: web.Request) -> web.Response:
     if await verifier.should_skip_unknown_delete(document):
         log.debug("Delete of unknown actor %s: 202 without fetching its key", document.get("actor"))
         return accepted()
+    backlog = ctx.backlog if ctx.pressure.should_defer() else None
     try:
-        signer = await verifier.verify(request, body)
+        signer = await verifier.verify(request, body, store_blocks=backlog is None)
     except SignatureError:
         if await _deleted_and_gone(ctx, document):
             return accepted()
@@ -81,9 +89,15 @@ async def receive(request: web.Request) -> web.Response:
     for path, activity in activities:
         check(ctx, signer, path, activity)
     now = ctx.clock()
+    if backlog is not None:
+        payload = {"activities": [a for _, a in activities], "signer": dataclasses.asdict(signer),
+                   "received": now.isoformat()}
+        if not await backlog.add(signer.actor_id, payload, now):
+            raise SignatureError(f"{signer.host} is blocked", 403)
+        return accepted()
     inb = inbox.Inbound(ctx.config, ctx.urls, ctx.store, now, signer)
     for _, activity in activities:
-        await handle(inb, activity)
+        await inbox.process(inb, activity)
     return accepted()
 
 
@@ -149,24 +163,6 @@ def check(ctx: Context, signer: Signer, path: str, activity: dict[str, Any]) -> 
     activity_id = inbox.ref_id(activity)
     if activity_id is not None and inbox.origin(activity_id) != inbox.origin(signer.actor_id):
         raise ActivityError(f"{path + ': ' if path else ''}id is not on the server of its actor", 403)
-
-
-async def handle(inb: inbox.Inbound, activity: dict[str, Any]) -> None:
-    """Dispatch once per id: a replay answers 202 and changes nothing.
-
-    The id is recorded only AFTER its handler succeeded. Recorded first, a crash (kill -9) or a full disk between
-    the record and the handler's own write left the id "seen" with nothing done: the sender, which got no 202,
-    resent it, and the resend was taken for a replay — the activity was lost (tests/reliability/test_crashes.py
-    caught it). Handlers are idempotent (upserts, one reaction per actor, answers with stable ids), so two copies
-    of one activity arriving at the same moment, both handled, change nothing more than one.
-    """
-    activity_id = inbox.ref_id(activity)
-    if activity_id is not None and await inb.store.is_seen(activity_id):
-        log.debug("replay of %s ignored", activity_id)
-        return
-    await inbox.dispatch(inb, activity)
-    if activity_id is not None:
-        await inb.store.seen(activity_id, inb.now)
 
 
 async def _deleted_and_gone(ctx: Context, document: dict[str, Any]) -> bool:

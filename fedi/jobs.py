@@ -10,6 +10,8 @@ Kinds (payloads are JSON):
   the follower (pending when the archive approves followers by hand) and queue the Accept; a Follow of
   something else, or from a blocked actor, gets a Reject and nothing is stored.
 - ``move`` {old, new}: fetch the new actor; if its ``alsoKnownAs`` lists the old one, the follower moves.
+- ``activities`` {activities, signer, received}: what one POST brought while the inbox was flooded, verified
+  and checked already, handled now by ``inbox.process`` as it would have been at once (see ``Pressure``).
 
 Answers (Accept, Reject) are not sent here: ``inbox.queue_answer`` stores them with a delivery row, and the
 delivery worker sends them, signed at send time, with its retry rules.
@@ -17,6 +19,9 @@ delivery worker sends them, signed at send time, with its retry rules.
 Retries: a remote failure is retried with exponential backoff (``Retry-After`` obeyed), up to ``MAX_ATTEMPTS``
 or ``delivery.max_age``; a permanent failure (404/410, other 4xx, refused address) fails the job at once.
 Failed jobs stay in the store for ``fedi status``.
+
+Order: the jobs of one claim run concurrently, except the ``activities`` of one actor, which run one after the
+other in the order they came (a Delete must not overtake the Create it deletes).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -37,6 +44,7 @@ from .config import Config
 from .errors import ActivityError, RemoteError
 from .store import Follower, Job, Store
 from .urls import ARCHIVE, ROLES, Urls
+from .verify import Signer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +59,14 @@ FIRST_DELAY = 30.0
 MAX_DELAY = 6 * 3600.0
 IDLE_SECONDS = 1.0
 """The loop looks for new jobs at least this often (the CLI adds them from another process)."""
+
+INLINE_LIMIT = 8
+"""Inbox requests in hand at once above which the inbox is flooded (see ``Pressure``)."""
+HOLD_SECONDS = 0.5
+"""How long the inbox stays flooded after the last moment it was."""
+DEFER_SECONDS = 5.0
+"""The longest the worker leaves deferred activities waiting while the inbox stays flooded."""
+PAUSE_SECONDS = 0.05
 
 EXTRA_KINDS: dict[str, Callable[[JobWorker, dict[str, Any]], Awaitable[None]]] = {}
 """Job kinds of other modules, added by them (``interactions``: refresh a reply's author): (worker, payload)."""
@@ -79,13 +95,111 @@ def backoff(attempts: int, retry_after: float | None = None) -> float:
     return delay
 
 
+class Pressure:
+    """How hard this process's inbox is pushed, shared by the inbox (which defers) and the worker (which waits).
+
+    Handling an activity costs a few times more than verifying it (store reads and writes, an Accept to sign).
+    Under a flood — more than ``limit`` inbox requests in hand at once — the inbox only verifies and checks
+    each POST, stores it as an ``activities`` job in a group commit and answers 202, as Mastodon does always;
+    the worker leaves those jobs alone while the flood lasts, up to ``DEFER_SECONDS``, so the one core serves
+    the senders first. Once the inbox defers, it keeps deferring until the worker has found the queue empty:
+    an activity handled at once must not overtake one that came before it and waits in the queue.
+    Out of a flood (one sender at a time) activities are handled at once, and a handler's refusal (a 403 for
+    an Undo of someone else's Like) is the HTTP answer; deferred, it is logged.
+    """
+
+    def __init__(self, limit: int = INLINE_LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.clock = limit, clock
+        self.in_hand = 0
+        self._flooded_at = -HOLD_SECONDS
+        self._backlog_since: float | None = None
+        self._storing = 0
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Around each inbox request."""
+        self.in_hand += 1
+        if self.in_hand > self.limit:
+            self._flooded_at = self.clock()
+        try:
+            yield
+        finally:
+            self.in_hand -= 1
+
+    @contextmanager
+    def deferring(self) -> Iterator[None]:
+        """Around storing a deferred POST."""
+        if self._backlog_since is None:
+            self._backlog_since = self.clock()
+        self._storing += 1
+        try:
+            yield
+        finally:
+            self._storing -= 1
+
+    def flooded(self) -> bool:
+        return self.clock() - self._flooded_at < HOLD_SECONDS
+
+    def should_defer(self) -> bool:
+        return self.flooded() or self._backlog_since is not None
+
+    def worker_waits(self) -> bool:
+        """While flooded, deferred activities wait, but never longer than ``DEFER_SECONDS``."""
+        since = self._backlog_since
+        return self.flooded() and (since is None or self.clock() - since < DEFER_SECONDS)
+
+    def settled(self) -> None:
+        """The worker found nothing due: whatever was deferred has been handled."""
+        if not self._storing:
+            self._backlog_since = None
+
+
+class Backlog:
+    """Deferred POSTs, stored together: those of one turn of the event loop make one ``Store.add_jobs_of``,
+    one transaction and one trip to the store's thread instead of one each (the trip costs more than the row).
+    ``add`` returns once its job is committed, so a 202 still means "kept"; False means the actor is blocked."""
+
+    def __init__(self, store: Store, pressure: Pressure) -> None:
+        self.store, self.pressure = store, pressure
+        self._waiting: list[tuple[str, dict[str, Any], asyncio.Future[bool]]] = []
+        self._writes: set[asyncio.Task[None]] = set()
+
+    async def add(self, actor_id: str, payload: dict[str, Any], now: dt.datetime) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._waiting.append((actor_id, payload, future))
+        if len(self._waiting) == 1:
+            loop.call_soon(self._flush, now)
+        with self.pressure.deferring():
+            return await future
+
+    def _flush(self, now: dt.datetime) -> None:
+        batch, self._waiting = self._waiting, []
+        task = asyncio.ensure_future(self._write(batch, now))
+        self._writes.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(self._writes.discard)
+
+    async def _write(self, batch: list[tuple[str, dict[str, Any], asyncio.Future[bool]]], now: dt.datetime) -> None:
+        try:
+            added = await self.store.add_jobs_of(inbox.DEFERRED, [(a, p) for a, p, _ in batch], now)
+        except Exception as exc:  # each waiting request answers with it (the store's error: 503)
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, _, future), ok in zip(batch, added, strict=True):
+            if not future.done():  # its request may have gone (the sender hung up): the job stays
+                future.set_result(ok)
+
+
 class JobWorker:
     def __init__(self, config: Config, urls: Urls, store: Store, client: Client,
-                 clock: Clock = lambda: dt.datetime.now(dt.UTC)) -> None:
+                 clock: Clock = lambda: dt.datetime.now(dt.UTC), pressure: Pressure | None = None) -> None:
         self.config, self.urls, self.store, self.client, self.clock = config, urls, store, client, clock
+        self.pressure = pressure or Pressure()
         self.name = f"jobs-{os.getpid()}-{id(self):x}"
         self.kinds: dict[str, Callable[[dict[str, Any]], Any]] = {
-            inbox.FOLLOW: self._follow, inbox.MOVE: self._move}
+            inbox.FOLLOW: self._follow, inbox.MOVE: self._move, inbox.DEFERRED: self._activities}
         self.kinds.update({kind: partial(run, self) for kind, run in EXTRA_KINDS.items()})
         self._started = False
 
@@ -96,15 +210,30 @@ class JobWorker:
             self._started = True
             await self.enforce_config_blocks()
         jobs = await self.store.claim_jobs(self.clock(), BATCH, lease_for(self.config), self.name)
-        if jobs:
-            await asyncio.gather(*(self._run(job) for job in jobs))
+        lanes: dict[str, list[Job]] = {}
+        for job in jobs:  # one actor's activities in order; everything else side by side
+            lane = job.payload["signer"]["actor_id"] if job.kind == inbox.DEFERRED else f"#{job.id}"
+            lanes.setdefault(lane, []).append(job)
+        if lanes:
+            await asyncio.gather(*(self._run_lane(lane) for lane in lanes.values()))
+        else:
+            self.pressure.settled()
         return len(jobs)
+
+    async def _run_lane(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            await self._run(job)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run jobs until ``stop`` is set (or the task is cancelled); sleeps until the next one is due, but
         looks again at least every second."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
+            if self.pressure.worker_waits():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(PAUSE_SECONDS):
+                        await stop.wait()
+                continue
             try:
                 if await self.run_once():
                     continue
@@ -213,6 +342,18 @@ class JobWorker:
             return
         log.info("%s follows %s%s", actor.id, role, " (again)" if existing else "")
         await inbox.queue_answer(self.urls, self.store, "Accept", role, follow, actor.inbox, now)
+
+    async def _activities(self, payload: dict[str, Any]) -> None:
+        """Deferred activities, handled as the inbox would have; a handler's refusal is logged, not retried."""
+        signer = Signer(**payload["signer"])
+        received = dt.datetime.fromisoformat(payload["received"])
+        inb = inbox.Inbound(self.config, self.urls, self.store, received, signer)
+        for activity in payload["activities"]:
+            try:
+                await inbox.process(inb, activity)
+            except ActivityError as exc:
+                log.info("refused %s %s from %s (%d): %s", activity.get("type"), inbox.ref_id(activity),
+                         signer.actor_id, exc.status, exc.reason)
 
     async def _move(self, payload: dict[str, Any]) -> None:
         old, new = payload["old"], payload["new"]

@@ -73,16 +73,27 @@ class Verifier:
         self._refreshed: dict[str, dt.datetime] = {}
 
     # the API -------------------------------------------------------------------------------------------------
-    async def verify(self, request: web.Request, body: bytes | None) -> Signer:
-        """The signer of ``request`` (``body``: the raw body of a POST, None for a GET) or SignatureError."""
+    async def verify(self, request: web.Request, body: bytes | None, *, store_blocks: bool = True) -> Signer:
+        """The signer of ``request`` (``body``: the raw body of a POST, None for a GET) or SignatureError.
+
+        ``store_blocks=False``: the caller checks the store's blocks itself, in the transaction that records
+        what it received (the inbox under a flood: ``Store.add_jobs_of``), which spares a trip to the store.
+        The config's blocked domains are still checked here, and the store's before a key is read from the
+        store or fetched.
+        """
         signed = signatures.parse(request.method, request.path_qs, request.headers)
         # behind a reverse proxy request.url's scheme and host may differ from what the sender addressed
-        return await self.verify_signed(signed, body, self.config.server.base_url + request.path_qs)
+        return await self.verify_signed(signed, body, self.config.server.base_url + request.path_qs,
+                                        store_blocks=store_blocks)
 
-    async def verify_signed(self, signed: signatures.SignedRequest, body: bytes | None, url: str) -> Signer:
+    async def verify_signed(self, signed: signatures.SignedRequest, body: bytes | None, url: str, *,
+                            store_blocks: bool = True) -> Signer:
         key_id = signed.key_id
-        await self.refuse_blocked(_strip(key_id))
         now = self.clock()
+        if store_blocks or self._kept(key_id, now) is None:
+            await self.refuse_blocked(_strip(key_id))
+        else:
+            self._refuse_blocked_domains(_strip(key_id))
         key, cached = await self._key(key_id, now)
         max_age = self.config.security.signature_max_age
         try:
@@ -97,9 +108,14 @@ class Verifier:
 
     async def refuse_blocked(self, actor_id: str) -> None:
         """SignatureError 403 when the actor or its domain (or a parent domain) is blocked."""
+        self._refuse_blocked_domains(actor_id)
+        if await self.store.is_blocked(actor_id):
+            raise SignatureError(f"{(_host(actor_id) or '').lower() or actor_id} is blocked", 403)
+
+    def _refuse_blocked_domains(self, actor_id: str) -> None:
+        """The config's ``security.blocked_domains`` only."""
         host = (_host(actor_id) or "").lower()
-        domains = self.config.security.blocked_domains
-        if any(host == d or host.endswith("." + d) for d in domains) or await self.store.is_blocked(actor_id):
+        if any(host == d or host.endswith("." + d) for d in self.config.security.blocked_domains):
             raise SignatureError(f"{host or actor_id} is blocked", 403)
 
     async def should_skip_unknown_delete(self, activity: dict[str, Any]) -> bool:
@@ -124,8 +140,8 @@ class Verifier:
     async def _key(self, key_id: str, now: dt.datetime) -> tuple[_Key, bool]:
         """(key, came from a cache)."""
         ttl = self.config.security.key_cache_seconds
-        entry = self._keys.get(key_id)
-        if entry is not None and (now - entry.fetched_at).total_seconds() < ttl:
+        entry = self._kept(key_id, now)
+        if entry is not None:
             self._keys.move_to_end(key_id)
             return entry, True
         stored = await self.store.cached_key(key_id)
@@ -140,6 +156,13 @@ class Verifier:
                 self._remember(key_id, entry)
                 return entry, True
         return await self._fetch_once(key_id, now), False
+
+    def _kept(self, key_id: str, now: dt.datetime) -> _Key | None:
+        """The parsed key kept in memory, while it is fresh."""
+        entry = self._keys.get(key_id)
+        if entry is not None and (now - entry.fetched_at).total_seconds() < self.config.security.key_cache_seconds:
+            return entry
+        return None
 
     def _remember(self, key_id: str, entry: _Key) -> None:
         self._keys[key_id] = entry
