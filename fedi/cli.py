@@ -150,9 +150,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or cfg.server.host
     port = args.port if args.port is not None else cfg.server.port
     app = make_app(cfg)
+    app.on_startup.append(_spare_the_collector)  # after the store, keys and caches are set up (cleanup_ctx)
     print(f"fedi {__version__}: serving {cfg.server.base_url} on http://{host}:{port}", flush=True)
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
+
+
+async def _spare_the_collector(app: object) -> None:
+    """What start-up built lives as long as the server: ``gc.freeze`` keeps the cyclic collector from scanning it
+    again at every collection, and a larger first threshold makes collections rarer under load. A flood of
+    inbox POSTs costs ~4 % less CPU with the first, ~8 % with both (README, Performance)."""
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+GC_THRESHOLD = 50_000
+"""Allocations between two collections of the youngest generation (Python's default: 700 or 2,000)."""
 
 
 if __name__ == "__main__":
