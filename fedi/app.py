@@ -54,7 +54,8 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) 
         if background:
             # background workers are started here (one line each)
             tasks.append(ctx.start_delivery())
-            jobs = JobWorker(config, urls, store, client, clock, ctx.pressure)
+            wake = ctx.worker.wake if ctx.worker else None
+            jobs = JobWorker(config, urls, store, client, clock, ctx.pressure, wake=wake)
             tasks.append(asyncio.create_task(jobs.run(), name="fedi-jobs"))
         try:
             yield

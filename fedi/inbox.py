@@ -63,6 +63,16 @@ class Inbound:
     store: Store
     now: datetime
     signer: Signer
+    run_now: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
+    """Set when the handler already runs in the job worker (a POST deferred under a flood): slow work is done
+    there and then, in order with the activities after it, instead of becoming a job of its own."""
+
+    async def later(self, kind: str, payload: dict[str, Any]) -> None:
+        """Slow work (a fetch): a durable job, or at once when already in the worker."""
+        if self.run_now is not None:
+            await self.run_now(kind, payload)
+        else:
+            await self.store.add_job(kind, payload, self.now)
 
 
 Activity = dict[str, Any]
@@ -194,7 +204,7 @@ async def on_follow(inb: Inbound, activity: Activity) -> None:
     role = inb.urls.role_of(ref_id(activity.get("object")) or "")
     follow = {k: activity[k] for k in ("id", "type", "actor", "object") if k in activity}
     follow["actor"] = inb.signer.actor_id
-    await inb.store.add_job(FOLLOW, {"role": role, "follow": follow, "actor": inb.signer.actor_id}, inb.now)
+    await inb.later(FOLLOW, {"role": role, "follow": follow, "actor": inb.signer.actor_id})
 
 
 async def on_undo(inb: Inbound, activity: Activity) -> None:
@@ -280,7 +290,7 @@ async def on_move(inb: Inbound, activity: Activity) -> None:
     if not any([await inb.store.follower(role, old) for role in ROLES]):
         log.debug("ignored Move of %s: not a follower", old)
         return
-    await inb.store.add_job(MOVE, {"old": old, "new": new}, inb.now)
+    await inb.later(MOVE, {"old": old, "new": new})
 
 
 async def on_answer(inb: Inbound, activity: Activity) -> None:

@@ -221,7 +221,7 @@ async def on_create(inb: Inbound, activity: Activity) -> None:
     if await inb.store.add_comment(comment):
         log.info("reply %s by %s on %s: %s", comment.id, author, slug, comment.state)
     if _stale(inb.config, cached, inb.now):
-        await inb.store.add_job(AUTHOR, {"actor": author, "comment": comment.id}, inb.now)
+        await inb.later(AUTHOR, {"actor": author, "comment": comment.id})
 
 
 async def on_update_note(inb: Inbound, activity: Activity) -> None:

@@ -192,3 +192,39 @@ async def test_after_the_flood_posts_are_handled_at_once_again(fedi, remote_serv
         pass
     await post(remote_server, app, like(remote_server, talk_id(app), actor="carol", n=1), actor="carol")
     assert tuple(await app.ctx.store.reaction_counts(SLUG)) == (3, 0)
+
+
+def follow(remote: RemoteServer, app: FediApp, n: int = 1) -> dict:
+    return {"@context": AS, "id": f"{remote.actor_id()}#follows/{n}", "type": "Follow",
+            "actor": remote.actor_id(), "object": app.actor()}
+
+
+async def test_a_deferred_follow_is_answered_in_its_own_job(fedi, remote_server: RemoteServer):
+    """The follower's actor is fetched and the Accept queued by the deferred job itself: one claim does it all."""
+    app = await flooded(fedi)
+    await post(remote_server, app, follow(remote_server, app))
+    assert await app.worker().run_once() == 1
+    assert await app.ctx.store.count_followers("archive") == 1
+    assert await deferred_jobs(app) == 0
+    assert (await app.ctx.store.delivery_counts()).pending == 1  # the Accept
+
+
+async def test_a_deferred_follow_and_its_undo_leave_no_follower(fedi, remote_server: RemoteServer):
+    """Follow then Undo, both deferred: the Undo runs after the follower is recorded, so it is removed."""
+    app = await flooded(fedi)
+    doc = follow(remote_server, app)
+    await post(remote_server, app, doc)
+    await post(remote_server, app, undo(remote_server, doc))
+    await app.drain()
+    assert await app.ctx.store.count_followers("archive") == 0
+
+
+async def test_the_worker_wakes_the_delivery_worker_after_jobs(fedi, remote_server: RemoteServer):
+    """Jobs may queue answers: the worker calls ``wake`` after running some, not after an empty claim."""
+    app = await flooded(fedi)
+    woken = []
+    worker = app.worker()
+    worker.wake = lambda: woken.append(1)
+    assert await worker.run_once() == 0 and woken == []
+    await post(remote_server, app, follow(remote_server, app))
+    assert await worker.run_once() == 1 and woken == [1]
