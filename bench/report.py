@@ -44,6 +44,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
                       f"{i['connections']} connections)", _n(i["fedi"]["accepted_per_s"]),
              _n(i["raw"]["accepted_per_s"]), _ratio(i["ratio"]), "≥ 0.6"),
             ("", "p99 latency, ms", _n(i["fedi"]["p99_ms"], 1), _n(i["raw"]["p99_ms"], 1), "", ""),
+            ("", "activities handled/s (accepted, then every effect stored and Accept sent)",
+             _n(i["fedi"]["handled_per_s"]), "", "", ""),
             ("", "Accepts sent back (signed, valid) / Follows", f"{i['fedi']['accepts_sent']:,} / {i['follows']:,}",
              "", "", ""),
         ]
