@@ -15,7 +15,6 @@ refuses the whole POST and nothing of it is applied; then each item is handled i
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from typing import Any
@@ -90,8 +89,8 @@ async def _receive(request: web.Request, ctx: Context) -> web.Response:
         check(ctx, signer, path, activity)
     now = ctx.clock()
     if backlog is not None:
-        payload = {"activities": [a for _, a in activities], "signer": dataclasses.asdict(signer),
-                   "received": now.isoformat()}
+        payload = {"activities": [a for _, a in activities], "received": now.isoformat(),
+                   "signer": {"actor_id": signer.actor_id, "key_id": signer.key_id, "host": signer.host}}
         if not await backlog.add(signer.actor_id, payload, now):
             raise SignatureError(f"{signer.host} is blocked", 403)
         return accepted()
@@ -110,6 +109,8 @@ async def read_body(request: web.Request) -> bytes:
     length = request.content_length
     if length is not None and length > BODY_CAP:
         raise ActivityError(f"the body is {length} bytes, over the {BODY_CAP}-byte limit", 413)
+    if length is not None:  # the parser delivers exactly that many bytes: one read, not a chunk loop
+        return await request.read()
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(64 * 1024):
         size += len(chunk)

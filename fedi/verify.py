@@ -114,8 +114,11 @@ class Verifier:
 
     def _refuse_blocked_domains(self, actor_id: str) -> None:
         """The config's ``security.blocked_domains`` only."""
+        domains = self.config.security.blocked_domains
+        if not domains:
+            return
         host = (_host(actor_id) or "").lower()
-        if any(host == d or host.endswith("." + d) for d in self.config.security.blocked_domains):
+        if any(host == d or host.endswith("." + d) for d in domains):
             raise SignatureError(f"{host or actor_id} is blocked", 403)
 
     async def should_skip_unknown_delete(self, activity: dict[str, Any]) -> bool:
