@@ -132,3 +132,17 @@ def test_commands_start_without_the_server_s_imports():
             "print(sorted(m for m in ('fedi.inbox', 'fedi.verify', 'fedi.pages', 'jinja2') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_serve_spares_the_collector_what_start_up_built():
+    """After start-up, ``fedi serve`` freezes the objects it built and raises the first GC threshold."""
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        await cli._spare_the_collector(object())
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] == cli.GC_THRESHOLD and gc.get_threshold()[1:] == before[1:]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
