@@ -69,6 +69,7 @@ HOLD_SECONDS = 0.25
 DEFER_SECONDS = 5.0
 """The longest the worker leaves deferred activities waiting while the inbox stays flooded."""
 PAUSE_SECONDS = 0.05
+"""How often the waiting worker looks whether the flood is over."""
 
 EXTRA_KINDS: dict[str, Callable[[JobWorker, dict[str, Any]], Awaitable[None]]] = {}
 """Job kinds of other modules, added by them (``interactions``: refresh a reply's author): (worker, payload)."""
