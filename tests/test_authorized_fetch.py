@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-from dataclasses import replace
-
 import pytest
-from aiohttp.test_utils import TestServer
 
-from fedi.app import make_app
 from tests.remote import AS2, RemoteServer
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -48,30 +43,13 @@ PROTECTED = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-async def fedi_app(config):
-    """Start the real app with some security settings; returns its base URL."""
-    servers = []
-
+async def fedi_app(fedi):
+    """Start the real app (conftest's ``fedi``) with some security settings; returns its base URL."""
     async def start(**security) -> str:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        cfg = replace(config, server=replace(config.server, base_url=base),
-                      security=replace(config.security, **security))
-        server = TestServer(make_app(cfg, background=False), host="127.0.0.1", port=port)
-        await server.start_server()
-        servers.append(server)
-        return base
+        return (await fedi(security=security)).base
 
-    yield start
-    for server in servers:
-        await server.close()
+    return start
 
 
 @pytest.fixture
