@@ -1,4 +1,4 @@
-"""The printed table (Markdown, so the README's Performance section takes it as it is)."""
+"""The printed table (Markdown, so docs/performance.md takes it as it is)."""
 
 from __future__ import annotations
 

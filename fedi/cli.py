@@ -159,7 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _spare_the_collector(app: object) -> None:
     """What start-up built lives as long as the server: ``gc.freeze`` keeps the cyclic collector from scanning it
     again at every collection, and a larger first threshold makes collections rarer under load. A flood of
-    inbox POSTs costs ~4 % less CPU with the first, ~8 % with both (README, Performance)."""
+    inbox POSTs costs ~4 % less CPU with the first, ~8 % with both (docs/performance.md)."""
     import gc
 
     gc.freeze()

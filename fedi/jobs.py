@@ -82,8 +82,8 @@ class Permanent(Exception):
 def lease_for(config: Config) -> float:
     """How long a claimed job is leased: longer than any job takes — one actor fetch, whose requests (redirects
     followed, a second knock in the other signature style) are each cut at ``delivery.timeout`` — and no longer,
-    so that the jobs of a fedi killed with kill -9 are taken up again soon (a fixed 2 minutes kept a Follow
-    unanswered that long after a crash; tests/reliability/test_crashes.py)."""
+    so that the jobs of a fedi killed with kill -9 are taken up again soon (a Follow stays unanswered for as long
+    as its job's lease; tests/reliability/test_crashes.py)."""
     return min(LEASE_SECONDS, 2 * (MAX_REDIRECTS + 1) * config.delivery.timeout + 10.0)
 
 
