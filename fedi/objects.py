@@ -38,6 +38,7 @@ ACTOR_CONTEXT: list[Any] = [AS, SECURITY, {
     "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
     "toot": "http://joinmastodon.org/ns#",
     "featured": {"@id": "toot:featured", "@type": "@id"},
+    "attributionDomains": {"@id": "toot:attributionDomains", "@type": "@id"},
     "discoverable": "toot:discoverable",
     "indexable": "toot:indexable",
     # Mastodon's (wrong but expected) schema.org base for profile fields (interop.md §3)
@@ -89,8 +90,8 @@ def actor(config: Config, urls: Urls, role: str, public_pem: str, published: dt.
     """The archive (a ``Group``, so PeerTube users can follow it) or its owner (a ``Person``, the association).
 
     PeerTube turns a Group into a channel only when ``attributedTo`` names a same-host Person (interop.md §2.1).
-    ``url`` is our own page: Mastodon ignores a profile URL on another host, so the association's website goes
-    into a "Website" field instead.
+    ``url`` is our own page (the actor's id, which serves HTML to browsers): Mastodon ignores a profile URL on
+    another host, so the association's website goes into a "Website" field instead.
     """
     if role not in ROLES:
         raise ValueError(f"unknown actor role {role!r}")
@@ -105,7 +106,9 @@ def actor(config: Config, urls: Urls, role: str, public_pem: str, published: dt.
         "preferredUsername": urls.username(role),
         "name": name,
         "summary": paragraphs_html(split_paragraphs(summary)),
-        "url": [html_link(actor_id)],
+        # a plain string: PeerTube 7.0 refuses an actor whose url is a Link or a list (and with the Group its
+        # channel and every video); Mastodon and PeerTube 8 take a string too
+        "url": actor_id,
         "inbox": urls.inbox(role),
         "outbox": urls.outbox(role),
         "followers": urls.followers(role),
@@ -120,6 +123,10 @@ def actor(config: Config, urls: Urls, role: str, public_pem: str, published: dt.
     }
     if archive:
         doc["attributedTo"] = [{"type": "Person", "id": urls.actor(OWNER)}]
+    else:
+        # Mastodon shows "More from <owner>" under a link card whose page names the owner in its
+        # fediverse:creator meta tag, when the page's host is listed here
+        doc["attributionDomains"] = [urls.hostname]
     icon = config.actor.icon if archive else config.owner.icon
     if icon:
         doc["icon"] = image(urls, icon)

@@ -21,6 +21,11 @@ class Urls:
     def domain(self) -> str:
         return urlsplit(self.base).netloc.lower()
 
+    @property
+    def hostname(self) -> str:
+        """The host without a port: what Mastodon compares with an actor's ``attributionDomains``."""
+        return (urlsplit(self.base).hostname or "").lower()
+
     # actors -----------------------------------------------------------------
     def username(self, role: str) -> str:
         return self.archive_username if role == ARCHIVE else self.owner_username

@@ -367,6 +367,9 @@ def test_profiles_accept_what_the_receivers_themselves_emit() -> None:
     assert errors("peertube_video", peertube_video) == []
     mastodon_person = json.loads((fixtures / "mastodon/person-actor-activitypub-academy.json").read_text())
     assert errors("mastodon_actor", mastodon_person) == []
+    for name in ("channel-group-actor", "account-person-actor", "account-person-actor-framatube"):
+        peertube_actor = json.loads((fixtures / f"peertube/{name}.json").read_text(encoding="utf-8"))
+        assert errors("peertube_actor", peertube_actor) == [], name
 
 
 # receiver profiles: known-bad variants are refused ---------------------------------------------------
@@ -414,8 +417,10 @@ def test_peertube_video_profile_refuses(path: list[Any], value: Any, drop: bool)
 
 
 @pytest.mark.parametrize(("path", "value", "drop"), [
-    (["url"], f"{BASE}/actors/archive", False),
-    (["url"], [{"type": "Link", "href": f"{BASE}/actors/archive"}], False),
+    (["url"], [{"type": "Link", "mediaType": "text/html", "href": f"{BASE}/actors/archive"}], False),
+    (["url"], {"type": "Link", "mediaType": "text/html", "href": f"{BASE}/actors/archive"}, False),
+    (["url"], [f"{BASE}/actors/archive"], False),
+    (["url"], None, True),
     (["attributedTo"], None, True),
     (["attributedTo"], [], False),
     (["attributedTo"], [{"type": "Group", "id": f"{BASE}/actors/archive"}], False),
