@@ -64,6 +64,8 @@ class Context:
     """How flooded the inbox is: shared with this process's job worker."""
     backlog: Backlog | None = None
     """Where the inbox stores what it defers under a flood."""
+    _by_uuid: tuple[dict[str, Talk] | None, dict[str, str]] = (None, {})
+    """uuid → slug of the entries in ``talks``, with the dict it was built from."""
 
     def start_delivery(self) -> asyncio.Task[None]:
         """Start this process's delivery worker, which runs until the task is cancelled."""
@@ -77,6 +79,14 @@ class Context:
         if not self.loaded.is_set():
             await self.loaded.wait()
         return self.talks
+
+    async def entry_by_uuid(self, uuid: str) -> Talk | None:
+        """The entry whose talk uuid (``Urls.talk_uuid``) is ``uuid``: media URLs name talks by uuid."""
+        talks = await self.entries()
+        if self._by_uuid[0] is not talks:  # sync replaces the dict when it reads the folder again
+            self._by_uuid = (talks, {self.urls.talk_uuid(slug): slug for slug in talks})
+        slug = self._by_uuid[1].get(uuid)
+        return talks.get(slug) if slug is not None else None
 
     def cached(self, key: Any, build: Callable[[], Any]) -> bytes:
         body = self.cache.get(key)

@@ -27,7 +27,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import uuid as uuid_mod
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,12 +100,8 @@ class Result:
 # pure pieces ---------------------------------------------------------------------------------------------------
 
 def talk_uuid(urls: Urls, slug: str) -> str:
-    """Stable per talk id, and a version-4 UUID as PeerTube's validator demands (``isUUIDValid``, §2.2).
-
-    Derived from the talk's id rather than drawn at random, so the same archive always names a talk the same.
-    """
-    digest = hashlib.sha256(urls.talk(slug).encode()).digest()
-    return str(uuid_mod.UUID(bytes=digest[:16], version=4))
+    """The talk's uuid as first published (``Urls.talk_uuid``; the store keeps it afterwards)."""
+    return urls.talk_uuid(slug)
 
 
 def object_hash(obj: Mapping[str, Any]) -> str:

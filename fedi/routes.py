@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from .errors import ActivityError, SignatureError, StoreError
 from .negotiation import AS2, JRD, wants_as2
 from .pages import Reply
 from .store import Comment, TalkStamp
-from .talk_objects import with_counts
+from .talk_objects import media_urls, with_counts
 from .talks import safe_relpath
 from .urls import ARCHIVE, OWNER
 
@@ -375,10 +376,31 @@ def _public_url(ctx: Context, request: web.Request) -> str:
 
 # files -----------------------------------------------------------------------------
 
+_TALK_FILE = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-[^/]+$")
+
+
 async def media(request: web.Request) -> web.StreamResponse:
+    """A talk's file under its uuid-named URL (``Urls.talk_files``): the local file, or a redirect to where
+    the entry says it is hosted. Any other path is a file of the archive folder, as before those names."""
     ctx = ctx_of(request)
+    path = request.match_info["path"]
+    named = _TALK_FILE.match(path)
+    if named:
+        talk = await ctx.entry_by_uuid(named.group(1))
+        if talk is not None:
+            url = ctx.urls.media(path)
+            for item, href in zip(talk.media, media_urls(ctx.urls, talk), strict=True):
+                if href == url:
+                    if item.local:
+                        return _archive_file(ctx, item.ref)
+                    raise web.HTTPFound(item.ref, headers={"Cache-Control": "public, max-age=3600"})
+    return _archive_file(ctx, path)
+
+
+def _archive_file(ctx: Context, ref: str) -> web.StreamResponse:
+    """A file inside the archive folder (never an entry, a hidden file, or anything outside), or 404."""
     folder = ctx.config.archive.dir.resolve()
-    rel = safe_relpath(request.match_info["path"])
+    rel = safe_relpath(ref)
     if rel is None or rel.endswith(".toml") or any(part.startswith(".") for part in rel.split("/")):
         raise web.HTTPNotFound(reason="no such file")
     path = (folder / rel)

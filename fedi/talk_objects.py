@@ -123,6 +123,8 @@ MASTODON_AUDIO = ("audio/mpeg", "audio/mp3", "audio/ogg", "audio/opus", "audio/w
                   "audio/aac", "audio/mp4", "audio/m4a")
 EDUCATION = {"identifier": "13", "name": "Education"}  # PeerTube VIDEO_CATEGORIES
 DEFAULT_POSTER = "poster.jpg"        # in fedi/static: the Video's icon when neither talk nor archive has a picture
+DEFAULT_POSTER_SIZE = (640, 360)     # its width and height in pixels
+PLAYER_SIZE = (640, 360)             # the player's frame when no video file gives its size
 
 # PeerTube VIDEO_LICENCES (numeric ids, understood by every PeerTube version; SPDX ids only map the 4.0 texts)
 LICENCES = {"by": ("1", "Attribution"), "by-sa": ("2", "Attribution - Share Alike"),
@@ -173,13 +175,15 @@ def video(config: Config, urls: Urls, talk: Talk, *, uuid: str, published: dt.da
         "attributedTo": [{"type": "Group", "id": urls.actor(ARCHIVE)}, {"type": "Person", "id": urls.actor(OWNER)}],
         "to": [PUBLIC],
         "cc": [urls.followers(ARCHIVE)],
-        "url": [html_link(urls.talk(talk.slug)), *(file_link(urls, m) for m in talk.media)],
+        # the text/html page first: Mastodon takes the first Link of `url` as the post's link
+        "url": [html_link(urls.talk(talk.slug)),
+                *(file_link(m, href) for m, href in zip(talk.media, media_urls(urls, talk), strict=True))],
         "icon": [video_icon(config, urls, talk)],
         "summary": teaser(talk),
         "content": content,
         "contentMap": {lang: content},
         "mediaType": "text/html",
-        "attachment": attachments(urls, talk),
+        **attachment(urls, talk),
         # PeerTube stores a Hashtag name as is, so no '#' here; Mastodon strips it either way
         "tag": [{"type": "Hashtag", "name": t, "href": urls.hashtag(t)} for t in talk.tags],
         "category": dict(EDUCATION),
@@ -222,7 +226,7 @@ def note(config: Config, urls: Urls, talk: Talk, *, published: dt.datetime, upda
         "url": page,
         "content": content,
         "contentMap": {talk.language: content},
-        "attachment": attachments(urls, talk),
+        **attachment(urls, talk),
         "tag": [{"type": "Hashtag", "name": f"#{t}", "href": urls.hashtag(t)} for t in talk.tags],
         "sensitive": False,
         "replies": replies(urls, talk.slug, replies_count),
@@ -319,9 +323,14 @@ def hashtag_link(urls: Urls, tag: str) -> str:
             f"#<span>{html.escape(tag)}</span></a>")
 
 
-def file_link(urls: Urls, media: Media) -> dict[str, Any]:
+def media_urls(urls: Urls, talk: Talk) -> list[str]:
+    """Where each of the talk's files is published: a uuid-named URL of ours (see ``Urls.talk_files``)."""
+    return urls.talk_files(talk.slug, [m.ref for m in talk.media])
+
+
+def file_link(media: Media, href: str) -> dict[str, Any]:
     """A media file as PeerTube's ``url`` entry: height and size are required integers (0 when unknown)."""
-    doc: dict[str, Any] = {"type": "Link", "mediaType": media.type, "href": urls.resolve(media.ref),
+    doc: dict[str, Any] = {"type": "Link", "mediaType": media.type, "href": href,
                            "height": media.height or 0, "size": media.size or 0}
     if media.width is not None:
         doc["width"] = media.width
@@ -360,31 +369,67 @@ def video_icon(config: Config, urls: Urls, talk: Talk) -> dict[str, Any]:
     return {**icon, "width": icon.get("width", 0), "height": icon.get("height", 0)}
 
 
-def attachments(urls: Urls, talk: Talk) -> list[dict[str, Any]]:
-    """What Mastodon shows as media: one playable file it can fetch (with the poster), else the poster alone.
+def share_image(config: Config, urls: Urls, talk: Talk) -> tuple[str, int | None, int | None]:
+    """The picture of the talk's card (URL, width, height): its poster, else the archive's avatar, else fedi's
+    default poster; sizes None when unknown."""
+    if talk.thumbnail:
+        return urls.resolve(talk.thumbnail), talk.thumbnail_width, talk.thumbnail_height
+    if config.actor.icon:
+        return urls.resolve(config.actor.icon), None, None
+    return (urls.static(DEFAULT_POSTER), *DEFAULT_POSTER_SIZE)
 
-    Mastodon downloads only known types up to 99 MB (interop.md §1.3); a larger or unknown file would be a bare
-    link, which the talk's own link already is. One file only: the entries are renditions of the same talk.
+
+def sized_image(config: Config, urls: Urls, talk: Talk) -> tuple[str, int, int]:
+    """``share_image`` when its size is known, else fedi's default poster (oEmbed needs a thumbnail's size)."""
+    url, width, height = share_image(config, urls, talk)
+    if width and height:
+        return url, width, height
+    return (urls.static(DEFAULT_POSTER), *DEFAULT_POSTER_SIZE)
+
+
+def player_size(talk: Talk) -> tuple[int, int]:
+    """The player's natural size: the first video file's width and height when the entry gives them."""
+    video = next((m for m in talk.media if m.type.startswith("video/")), None)
+    if video is not None and video.width and video.height:
+        return video.width, video.height
+    return PLAYER_SIZE
+
+
+def attachable(media: Media) -> bool:
+    """Whether Mastodon plays this file as an attachment: a type it knows and a known size within 99 MB."""
+    return (media.type in MASTODON_VIDEO + MASTODON_AUDIO and media.size is not None
+            and media.size <= MASTODON_MEDIA_LIMIT)
+
+
+def attachments(urls: Urls, talk: Talk) -> list[dict[str, Any]]:
+    """What Mastodon shows as media: one file it plays (with the poster as its preview), else nothing.
+
+    A status with an attachment gets no link card on Mastodon; without one, Mastodon shows the talk page's card
+    with its poster and an inline player (the page's oEmbed), which plays any length from our server. So a
+    file too big or of a type Mastodon does not play is not attached, nor is the poster alone. One file only: the
+    entries are renditions of the same talk.
     """
+    playable = [(m, href) for m, href in zip(talk.media, media_urls(urls, talk), strict=True)
+                if attachable(m)]
+    playable.sort(key=lambda pair: (not pair[0].type.startswith("video/"), pair[0].type != "video/mp4"))
+    if not playable:
+        return []
+    media, href = playable[0]
+    doc: dict[str, Any] = {"type": "Document", "mediaType": media.type, "url": href, "name": talk.title}
+    if media.width:
+        doc["width"] = media.width
+    if media.height:
+        doc["height"] = media.height
     picture = poster(urls, talk)
-    playable = [m for m in talk.media if m.type in MASTODON_VIDEO + MASTODON_AUDIO
-                and m.size is not None and m.size <= MASTODON_MEDIA_LIMIT]
-    playable.sort(key=lambda m: (not m.type.startswith("video/"), m.type != "video/mp4"))
-    out: list[dict[str, Any]] = []
-    if playable:
-        media = playable[0]
-        doc: dict[str, Any] = {"type": "Document", "mediaType": media.type, "url": urls.resolve(media.ref),
-                               "name": talk.title}
-        if media.width:
-            doc["width"] = media.width
-        if media.height:
-            doc["height"] = media.height
-        if picture:
-            doc["icon"] = {k: v for k, v in picture.items() if k in ("type", "url", "mediaType")}
-        out.append(doc)
-    elif picture and "mediaType" in picture:
-        out.append({**picture, "type": "Document", "name": talk.title})
-    return out[:MASTODON_MAX_ATTACHMENTS]
+    if picture:
+        doc["icon"] = {k: v for k, v in picture.items() if k in ("type", "url", "mediaType")}
+    return [doc][:MASTODON_MAX_ATTACHMENTS]
+
+
+def attachment(urls: Urls, talk: Talk) -> dict[str, Any]:
+    """``{"attachment": [...]}`` when a file fits, else ``{}``: no media at all, so Mastodon shows the card."""
+    found = attachments(urls, talk)
+    return {"attachment": found} if found else {}
 
 
 def licence(url: str | None) -> dict[str, str] | None:

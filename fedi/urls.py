@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from pathlib import PurePosixPath
+from urllib.parse import quote, unquote, urlsplit
 
 ARCHIVE = "archive"
 OWNER = "owner"
@@ -76,12 +79,21 @@ class Urls:
         return f"{self.base}/talks/{slug}"
 
     def talk_uuid(self, slug: str) -> str:
-        """Stable per talk URL, and shaped as a version-4 UUID: PeerTube keys videos by uuid and its
-        validator accepts only v4 (isUUIDValid), so the name-based hash gets v4's version and variant bits."""
-        raw = bytearray(uuid.uuid5(uuid.NAMESPACE_URL, self.talk(slug)).bytes)
-        raw[6] = (raw[6] & 0x0F) | 0x40
-        raw[8] = (raw[8] & 0x3F) | 0x80
-        return str(uuid.UUID(bytes=bytes(raw)))
+        """Stable per talk id, and a version-4 UUID: PeerTube keys videos by uuid and its validator accepts
+        only v4 (``isUUIDValid``). Derived from the talk's id, so the same archive always names a talk the same."""
+        digest = hashlib.sha256(self.talk(slug).encode()).digest()
+        return str(uuid.UUID(bytes=digest[:16], version=4))
+
+    def embed(self, slug: str) -> str:
+        """The bare player of a talk, for other sites' frames (oEmbed, twitter:player)."""
+        return f"{self.talk(slug)}/embed"
+
+    def oembed_endpoint(self) -> str:
+        return f"{self.base}/oembed"
+
+    def oembed(self, page: str) -> str:
+        """The oEmbed answer for one of our pages, as its ``<link rel="alternate">`` announces it."""
+        return f"{self.oembed_endpoint()}?url={quote(page, safe='')}&format=json"
 
     def create(self, slug: str) -> str:
         return f"{self.talk(slug)}/create"
@@ -138,6 +150,25 @@ class Urls:
     def media(self, relpath: str) -> str:
         return f"{self.base}/media/{quote(relpath)}"
 
+    def talk_files(self, slug: str, refs: Sequence[str]) -> list[str]:
+        """Where a talk's media files are served, in the order of ``refs``: ``/media/<uuid>-<basename>``.
+
+        PeerTube stores a remote file under the basename of its URL, in a column unique over the whole
+        instance, so two talks' ``video.webm`` (from any servers) would collide; the talk's uuid makes each
+        basename unique. A basename repeated within one talk gets its position too (``<uuid>-2-talk.webm``).
+        A local file is served at that URL; a file hosted elsewhere is redirected to from it.
+        """
+        prefix = self.talk_uuid(slug)
+        seen: set[str] = set()
+        out = []
+        for i, ref in enumerate(refs):
+            name = file_basename(ref)
+            while name in seen:
+                name = f"{i + 1}-{name}"
+            seen.add(name)
+            out.append(self.media(f"{prefix}-{name}"))
+        return out
+
     def resolve(self, ref: str) -> str:
         """An entry's media or thumbnail reference: an absolute URL stays, a path is served under /media/."""
         if ref.startswith(("http://", "https://")):
@@ -153,3 +184,10 @@ class Urls:
 
     def webfinger_template(self) -> str:
         return f"{self.base}/.well-known/webfinger?resource={{uri}}"
+
+
+def file_basename(ref: str) -> str:
+    """The last path segment of a media reference (a relative path or a URL), decoded; ``file`` when empty."""
+    path = urlsplit(ref).path if ref.startswith(("http://", "https://")) else ref
+    name = unquote(PurePosixPath(path).name) if path else ""
+    return name.replace("/", "_") or "file"

@@ -24,7 +24,6 @@ GOLDEN = Path(__file__).parent / "golden"
 UTC = dt.UTC
 NOW = dt.datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 LATER = dt.datetime(2026, 11, 27, 8, 30, 15, 123456, tzinfo=UTC)
-UUID = "0b7e3c1e-5d2a-4f7b-9a61-2f3c4d5e6f70"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 BASE = "https://talks.example.org"
 # a real SPKI public key (oeee.cafe fixture), so the documents look like what fedi serves
@@ -61,6 +60,8 @@ def make_config(**overrides: dict[str, Any]) -> config_mod.Config:
 CONFIG = make_config()
 NOTE_CONFIG = make_config(archive={"object_type": "Note"})
 URLS = Urls(BASE, "archive", "assoc")
+FILES = f"{BASE}/media/{URLS.talk_uuid('stiegler-2010')}-"
+"""The start of the sample talk's file URLs: each basename carries the talk's uuid."""
 
 TALK = Talk(
     slug="stiegler-2010",
@@ -97,11 +98,13 @@ def errors(name: str, doc: Any) -> list[str]:
 
 
 def video(talk: Talk = TALK, config: config_mod.Config = CONFIG, **kw: Any) -> dict[str, Any]:
-    return T.talk_object(config, URLS, talk, uuid=UUID, published=NOW, updated=kw.pop("updated", NOW), **kw)
+    return T.talk_object(config, URLS, talk, uuid=URLS.talk_uuid(talk.slug), published=NOW,
+                         updated=kw.pop("updated", NOW), **kw)
 
 
 def note(talk: Talk = TALK, **kw: Any) -> dict[str, Any]:
-    return T.talk_object(NOTE_CONFIG, URLS, talk, uuid=UUID, published=NOW, updated=kw.pop("updated", NOW), **kw)
+    return T.talk_object(NOTE_CONFIG, URLS, talk, uuid=URLS.talk_uuid(talk.slug), published=NOW,
+                         updated=kw.pop("updated", NOW), **kw)
 
 
 def with_talk(**changes: Any) -> Talk:
@@ -128,6 +131,51 @@ def test_archive_actor_golden() -> None:
 def test_owner_actor_golden() -> None:
     """The owner Person is exactly the reviewed document: its website is a field, its url our page."""
     golden("actor_owner", O.actor(CONFIG, URLS, OWNER, PEM, NOW))
+
+
+@pytest.mark.parametrize("role", [ARCHIVE, OWNER])
+def test_actor_url_is_a_plain_string(role: str) -> None:
+    """Both actors' ``url`` is their HTML page as a plain string: PeerTube 7.0 refuses a Link or a list."""
+    doc = O.actor(CONFIG, URLS, role, PEM, NOW)
+    assert doc["url"] == URLS.actor(role) and isinstance(doc["url"], str)
+
+
+def test_owner_lists_the_archive_host_for_attribution() -> None:
+    """The owner Person names the archive's host in attributionDomains (a term of the actor context), so
+    Mastodon credits the talk pages' fediverse:creator to it; the host has no port."""
+    doc = O.actor(CONFIG, URLS, OWNER, PEM, NOW)
+    assert doc["attributionDomains"] == ["talks.example.org"]
+    assert doc["@context"][2]["attributionDomains"] == {"@id": "toot:attributionDomains", "@type": "@id"}
+    assert "attributionDomains" not in O.actor(CONFIG, URLS, ARCHIVE, PEM, NOW)
+    port = Urls("http://127.0.0.1:8080", "archive", "assoc")
+    assert O.actor(CONFIG, port, OWNER, PEM, NOW)["attributionDomains"] == ["127.0.0.1"]
+
+
+def test_video_links_the_page_first_and_names_the_group_first() -> None:
+    """Mastodon takes the first Link of ``url`` as the post's link and files a Video under its first author:
+    the text/html page comes before every file, and the Group before the Person."""
+    doc = video()
+    assert doc["url"][0] == {"type": "Link", "mediaType": "text/html", "href": f"{BASE}/talks/stiegler-2010"}
+    assert all(link["mediaType"] != "text/html" for link in doc["url"][1:])
+    assert doc["attributedTo"] == [{"type": "Group", "id": f"{BASE}/actors/archive"},
+                                   {"type": "Person", "id": f"{BASE}/actors/assoc"}]
+
+
+def test_file_basenames_carry_the_talk_uuid() -> None:
+    """Every file Link's basename starts with the talk's uuid (PeerTube keys remote files by basename across
+    the whole instance): local and remote files alike, the same name in two talks differs, and a name
+    repeated within one talk is told apart."""
+    uuid = URLS.talk_uuid("stiegler-2010")
+    hrefs = [link["href"] for link in video()["url"][1:]]
+    assert hrefs == [f"{BASE}/media/{uuid}-debat.webm", f"{BASE}/media/{uuid}-debat.mp4"]
+    other = video(with_talk(slug="autre"))["url"][1]["href"]
+    assert other.rsplit("/", 1)[1] != hrefs[0].rsplit("/", 1)[1] and other.endswith("-debat.webm")
+    twice = with_talk(media=(Media("a/talk.webm", "video/webm", size=1, height=1),
+                             Media("b/talk.webm", "video/webm", size=1, height=2)))
+    names = [link["href"].rsplit("/", 1)[1] for link in video(twice)["url"][1:]]
+    assert names == [f"{uuid}-talk.webm", f"{uuid}-2-talk.webm"]
+    assert URLS.talk_files("x", ["https://cdn.example/v/My%20Talk.webm?x=1", "https://cdn.example/"]) == [
+        f"{BASE}/media/{URLS.talk_uuid('x')}-My%20Talk.webm", f"{BASE}/media/{URLS.talk_uuid('x')}-file"]
 
 
 def test_create_embeds_the_served_object() -> None:
@@ -510,7 +558,7 @@ def test_unknown_duration_and_sizes_are_zero() -> None:
     """PeerTube needs integers: unknown duration is PT0S, unknown height and size 0."""
     doc = video(with_talk(duration=None))
     assert doc["duration"] == "PT0S"
-    assert doc["url"][2] == {"type": "Link", "mediaType": "video/mp4", "href": "https://cdn.example.net/debat.mp4",
+    assert doc["url"][2] == {"type": "Link", "mediaType": "video/mp4", "href": f"{FILES}debat.mp4",
                              "height": 0, "size": 0}
 
 
@@ -530,26 +578,34 @@ def test_attachments_prefer_one_small_mp4_with_its_poster() -> None:
     media = (Media("a.webm", "video/webm", size=1000), Media("b.mp4", "video/mp4", size=2000, width=640, height=360),
              Media("c.ogg", "audio/ogg", size=10))
     [doc] = video(with_talk(media=media))["attachment"]
-    assert doc == {"type": "Document", "mediaType": "video/mp4", "url": f"{BASE}/media/b.mp4",
+    assert doc == {"type": "Document", "mediaType": "video/mp4", "url": f"{FILES}b.mp4",
                    "name": "Économie de la contribution", "width": 640, "height": 360,
                    "icon": {"type": "Image", "url": f"{BASE}/media/media/poster.jpg", "mediaType": "image/jpeg"}}
 
 
-def test_attachments_fall_back_to_the_poster() -> None:
-    """Files too big, of unknown size or of a type Mastodon cannot play leave the poster alone."""
+@pytest.mark.parametrize("kind", ["Video", "Note"])
+def test_no_attachment_when_no_file_fits(kind: str) -> None:
+    """Files too big, of unknown size or of a type Mastodon cannot play: no attachment at all, not even the
+    poster (a status with media gets no link card, and the card is what plays the whole talk)."""
     media = (Media("big.mp4", "video/mp4", size=100_000_000), Media("x.mp4", "video/mp4"),
              Media("y.mkv", "video/x-matroska", size=10))
-    assert note(with_talk(media=media))["attachment"] == [
-        {"type": "Document", "url": f"{BASE}/media/media/poster.jpg", "mediaType": "image/jpeg",
-         "width": 1280, "height": 720, "name": "Économie de la contribution"}]
-    bare = with_talk(media=media, thumbnail=None, thumbnail_type=None)
-    assert note(bare)["attachment"] == []
+    doc = (video if kind == "Video" else note)(with_talk(media=media))
+    assert "attachment" not in doc
+    assert errors("mastodon_note", doc) == []
+
+
+@pytest.mark.parametrize("kind", ["Video", "Note"])
+def test_an_attachment_when_one_file_fits(kind: str) -> None:
+    """One file within 99 MB of a type Mastodon plays: it is attached (the others are not)."""
+    media = (Media("big.mp4", "video/mp4", size=100_000_000), Media("small.webm", "video/webm", size=99_000_000))
+    doc = (video if kind == "Video" else note)(with_talk(media=media))
+    assert [(a["url"], a["mediaType"]) for a in doc["attachment"]] == [(f"{FILES}small.webm", "video/webm")]
 
 
 def test_audio_only_talk_attaches_the_audio() -> None:
     """A recording without video is attached as audio."""
     [doc] = note(with_talk(media=(Media("talk.mp3", "audio/mpeg", size=5000),)))["attachment"]
-    assert doc["mediaType"] == "audio/mpeg" and doc["url"] == f"{BASE}/media/talk.mp3"
+    assert doc["mediaType"] == "audio/mpeg" and doc["url"] == f"{FILES}talk.mp3"
 
 
 @pytest.mark.parametrize(("url", "expected"), [

@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from fedi import config as config_mod
 from fedi import schemas
-from fedi.app import make_app
+from fedi.app import make_app, sync_archive
+from fedi.context import CTX
 from tests.conftest import ENTRY, write_config
 
 AS2 = "application/activity+json"
@@ -286,3 +287,88 @@ async def test_note_mode_serves_notes_mastodon_accepts(archive_dir: Path, aiohtt
     outbox = await get_as2(client, f"{BASE}/actors/archive/outbox")
     page = await get_as2(client, outbox["first"])
     assert page["orderedItems"][0]["object"]["type"] == "Note"
+
+
+# uuid-named media, as PeerTube and Mastodon get them ----------------------------------------------
+
+async def test_talk_files_are_served_under_uuid_names(client: TestClient, archive_dir: Path) -> None:
+    """Each file Link of a Video has a basename starting with the talk's uuid; fedi serves a local file there
+    with Range (206, the exact bytes), and the old path keeps working."""
+    data = (archive_dir / "outbox" / "media" / "talk.webm").read_bytes()
+    video = await get_as2(client, f"{BASE}/talks/debat")
+    [link] = [u for u in video["url"] if u["mediaType"] == "video/webm"]
+    assert link["href"] == f"{BASE}/media/{video['uuid']}-talk.webm"
+    full = await client.get(path(link["href"]))
+    assert full.status == 200 and await full.read() == data
+    assert full.headers["Content-Type"] == "video/webm" and full.headers["Accept-Ranges"] == "bytes"
+    part = await client.get(path(link["href"]), headers={"Range": "bytes=1000-1999"})
+    assert part.status == 206 and await part.read() == data[1000:2000]
+    assert part.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+    old = await client.get("/media/media/talk.webm", headers={"Range": "bytes=0-9"})
+    assert old.status == 206 and await old.read() == data[:10]
+    names = set()
+    for slug in ("debat", "extra-0", "extra-1", "extra-2"):  # the same file in four talks: four basenames
+        obj = await get_as2(client, f"{BASE}/talks/{slug}")
+        names.update(u["href"].rsplit("/", 1)[1] for u in obj["url"] if u["mediaType"] != "text/html")
+    assert len(names) == 4
+
+
+async def test_a_file_hosted_elsewhere_is_a_redirect(archive_dir: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    """A media URL in the entry is published under a uuid-named URL of ours, which redirects to the file
+    (fedi never fetches it); an unknown name under a talk's uuid, or an unknown uuid, is 404."""
+    remote = "https://cdn.example.net/talks/2010/talk%20hd.mp4"
+    entry = ENTRY + f'\n[[media]]\nurl = "{remote}"\ntype = "video/mp4"\nheight = 720\nsize = 5000\n'
+    (archive_dir / "outbox" / "debat.toml").write_text(entry, encoding="utf-8")
+    write_config(archive_dir, archive={"watch_seconds": 0})
+    client = await aiohttp_client(make_app(config_mod.load(archive_dir / "config.toml"), background=False))
+    video = await get_as2(client, f"{BASE}/talks/debat")
+    [link] = [u for u in video["url"] if u["mediaType"] == "video/mp4"]
+    assert link["href"] == f"{BASE}/media/{video['uuid']}-talk%20hd.mp4"
+    resp = await client.get(path(link["href"]), allow_redirects=False)
+    assert resp.status == 302 and resp.headers["Location"] == remote
+    assert [a["url"] for a in video["attachment"]] == [link["href"]]
+    for url in (f"/media/{video['uuid']}-other.webm", "/media/0b7e3c1e-5d2a-4f7b-9a61-2f3c4d5e6f70-talk.webm"):
+        assert (await client.get(url)).status == 404
+
+
+async def test_a_talk_added_later_has_its_files_served(client: TestClient, archive_dir: Path) -> None:
+    """After a sync reads the folder again, the files of a new talk are found under its uuid (and a removed
+    talk's uuid names nothing)."""
+    outbox = archive_dir / "outbox"
+    (outbox / "nouveau.toml").write_text(ENTRY, encoding="utf-8")
+    (outbox / "extra-0.toml").unlink()
+    ctx = client.server.app[CTX]
+    gone = ctx.urls.talk_files("extra-0", ["media/talk.webm"])[0]
+    assert (await client.get(path(gone))).status == 200
+    await sync_archive(ctx)
+    href = ctx.urls.talk_files("nouveau", ["media/talk.webm"])[0]
+    assert (await client.get(path(href))).status == 200
+    assert (await client.get(path(gone))).status == 404
+
+
+async def test_peertube_accepts_everything_as_it_fetches_it(client: TestClient) -> None:
+    """Group → Person → both outboxes → each Video, fetched as PeerTube does, pass its profiles; each Video
+    names a same-host Group whose owner is a same-host Person, and no two files share a basename."""
+    group = await get_as2(client, f"{BASE}/actors/archive")
+    assert schemas.first_error("peertube_actor", group) is None and isinstance(group["url"], str)
+    [owner] = [a["id"] for a in group["attributedTo"] if a["type"] == "Person"]
+    person = await get_as2(client, owner)
+    assert schemas.first_error("peertube_actor", person) is None and isinstance(person["url"], str)
+    assert urlsplit(owner).netloc == urlsplit(group["id"]).netloc
+    videos: list[str] = []
+    for actor in (group, person):
+        url = (await get_as2(client, actor["outbox"]))["first"]
+        while url:
+            page = await get_as2(client, url)
+            videos += [item["object"] if isinstance(item["object"], str) else item["object"]["id"]
+                       for item in page["orderedItems"]]
+            url = page.get("next")
+    basenames: list[str] = []
+    for video_id in dict.fromkeys(videos):
+        video = await get_as2(client, video_id)
+        assert schemas.first_error("peertube_video", video) is None, video_id
+        assert video["attributedTo"][0] == {"type": "Group", "id": group["id"]}
+        assert video["url"][0]["mediaType"] == "text/html"
+        basenames += [u["href"].rsplit("/", 1)[1] for u in video["url"][1:]]
+    assert len(videos) == 8 and len(basenames) == len(set(basenames)) == 4
+
