@@ -7,13 +7,17 @@ link (§2.1). Both fall back to host-meta's ``lrdd`` template.
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
 from . import __version__
-from .urls import ROLES, Urls
+from .config import Config
+from .talk_objects import player_size, sized_image
+from .talks import Talk
+from .urls import ARCHIVE, ROLES, Urls
 
 NODEINFO_VERSIONS = ("2.0", "2.1")
 NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/{}"
@@ -116,4 +120,34 @@ def nodeinfo(version: str, *, local_posts: int, name: str, description: str) -> 
         "openRegistrations": False,
         "usage": {"users": {"total": 2, "activeMonth": 2, "activeHalfyear": 2}, "localPosts": local_posts},
         "metadata": {"nodeName": name, "nodeDescription": description},
+    }
+
+
+def oembed(config: Config, urls: Urls, talk: Talk, max_width: int | None = None,
+           max_height: int | None = None) -> dict[str, Any]:
+    """The oEmbed answer (type ``video``) for a talk page: Mastodon turns it into a link card whose ``html``
+    (an ``<iframe>`` of the embed page, the one element its sanitizer keeps) plays the talk inline.
+
+    The frame keeps the player's proportions within ``max_width``/``max_height`` when the consumer gives them.
+    """
+    width, height = player_size(talk)
+    scale = min(1.0, (max_width or width) / width, (max_height or height) / height)
+    width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    thumbnail, thumb_width, thumb_height = sized_image(config, urls, talk)
+    frame = (f'<iframe src="{html.escape(urls.embed(talk.slug))}" width="{width}" height="{height}" '
+             f'title="{html.escape(talk.title)}" frameborder="0" allowfullscreen></iframe>')
+    return {
+        "type": "video",
+        "version": "1.0",
+        "title": talk.title,
+        "author_name": ", ".join(talk.speakers),
+        "author_url": urls.actor(ARCHIVE),
+        "provider_name": config.actor.name,
+        "provider_url": f"{urls.base}/",
+        "thumbnail_url": thumbnail,
+        "thumbnail_width": thumb_width,
+        "thumbnail_height": thumb_height,
+        "width": width,
+        "height": height,
+        "html": frame,
     }

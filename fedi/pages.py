@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from .config import Config
+from .talk_objects import player_size, share_image
 from .talks import Media, Talk
 from .urls import ARCHIVE, OWNER, Urls
 
@@ -293,16 +294,32 @@ class Pages:
 
     def talk(self, talk: Talk, published: dt.datetime | None, updated: dt.datetime | None,
              replies: Iterable[Reply | Mapping[str, Any]] = (), likes: int = 0, shares: int = 0) -> str:
-        """One talk: player, facts, files, and the conversation (approved replies, oldest first)."""
-        first = talk.media[0] if talk.media else None
-        video = next((m for m in talk.media if m.type.startswith("video/")), None)
+        """One talk: player, facts, files, and the conversation (approved replies, oldest first).
+
+        The head announces the talk's oEmbed answer, its embed page (``twitter:player``) and the owner as its
+        ``fediverse:creator``, which make Mastodon's link card with an inline player and byline."""
+        files = self._files(talk)
+        video = next(((m, href) for m, href in files if m.type.startswith("video/")), None)
         changed = updated is not None and published is not None and updated.date() != published.date()
+        image, width, height = share_image(self.config, self.urls, talk)
+        page = self.urls.talk(talk.slug)
         return self._render(
-            "talk", talk=talk, published=published, updated=updated if changed else None, first=first,
-            video=video, is_video=first is not None and first.type.startswith("video/"),
+            "talk", talk=talk, published=published, updated=updated if changed else None, files=files,
+            video=video[0] if video else None, video_url=video[1] if video else "",
             description=excerpt(talk.summary), replies=thread(replies), likes=likes, shares=shares,
-            page_url=self.urls.talk(talk.slug),
+            page_url=page, share_image=image, share_width=width, share_height=height,
+            oembed_url=self.urls.oembed(page), embed_url=self.urls.embed(talk.slug), frame=player_size(talk),
+            creator="@" + self.urls.handle(OWNER),
         )
+
+    def embed(self, talk: Talk) -> str:
+        """The bare player of a talk for other sites' frames, with a link back to the talk page."""
+        return self._render("embed", talk=talk, files=self._files(talk), page_url=self.urls.talk(talk.slug))
+
+    def _files(self, talk: Talk) -> list[tuple[Media, str]]:
+        """Each file of the talk with its direct URL: visitors' players skip the redirect that the published
+        uuid-named URL of a file hosted elsewhere costs (the files are the same)."""
+        return [(m, self.urls.resolve(m.ref)) for m in talk.media]
 
     def removed(self, slug: str, deleted_at: dt.datetime | None) -> str:
         """The 410 page of a talk taken out of the archive."""

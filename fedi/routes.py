@@ -47,6 +47,8 @@ def setup(app: web.Application) -> None:
     r.add_get("/actors/{username}/following", following)
     r.add_get("/actors/{username}/featured", featured)
     r.add_get("/talks/{slug}", talk)
+    r.add_get("/talks/{slug}/embed", talk_embed)
+    r.add_get("/oembed", oembed)
     r.add_get("/talks/{slug}/create", talk_create)
     r.add_get("/talks/{slug}/announce", talk_announce)
     r.add_get("/talks/{slug}/replies", talk_replies)
@@ -316,6 +318,46 @@ async def _live(ctx: Context, kind: str, name: str, stamp: tuple[Any, ...],
     ctx.cache[stamp_key] = tag
     ctx.cache[(kind, name, tag)] = body
     return body
+
+
+async def talk_embed(request: web.Request) -> web.Response:
+    """The bare player of a live talk, for other sites' frames (no X-Frame-Options: it is made to be framed)."""
+    ctx = ctx_of(request)
+    stamp = await _stamp(request)
+    if stamp.deleted:
+        rec = await _record(request)
+        return html(ctx.pages.removed(rec.slug, rec.deleted), status=410)
+    current = (await ctx.entries()).get(stamp.slug)
+    if current is None:
+        raise web.HTTPNotFound(reason="no such talk")
+    key = ("embed", stamp.slug)  # the cache is cleared at each sync, when an entry may have changed
+    body = ctx.cache.get(key)
+    if body is None:
+        body = ctx.cache[key] = ctx.pages.embed(current).encode()
+    return _page(body)
+
+
+async def oembed(request: web.Request) -> web.Response:
+    """oEmbed for our live talk pages (``?url=<talk page>&format=json``): a ``video`` whose html frames the
+    embed page. Another URL gets 404, a format other than json 501 (as the oEmbed spec says)."""
+    ctx = ctx_of(request)
+    if request.query.get("format", "json") != "json":
+        return json_error(501, "only format=json is available")
+    url = request.query.get("url")
+    if not url:
+        return json_error(400, "url is missing")
+    sizes = [request.query.get(k) for k in ("maxwidth", "maxheight")]
+    if any(v is not None and (not v.isdigit() or len(v) > 6 or int(v) < 1) for v in sizes):
+        return json_error(400, "maxwidth and maxheight must be positive integers")
+    slug = ctx.urls.talk_slug(url)
+    stamp = await ctx.store.talk_stamp(slug) if slug else None
+    current = (await ctx.entries()).get(slug) if slug else None
+    if stamp is None or stamp.deleted or current is None:
+        return json_error(404, "not a talk of this archive")
+    width, height = (int(v) if v else None for v in sizes)
+    doc = discovery.oembed(ctx.config, ctx.urls, current, width, height)
+    return web.Response(body=dumps(doc), content_type="application/json",
+                        headers={**CORS, "Cache-Control": "public, max-age=300"})
 
 
 async def talk_create(request: web.Request) -> web.Response:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fedi import __version__, discovery
+from fedi import config as config_mod
 from fedi.discovery import ResourceError, parse_resource
+from fedi.talks import Media, Talk
 from fedi.urls import ARCHIVE, OWNER, Urls
 from tests.conftest import FIXTURES
 
@@ -165,3 +170,43 @@ def test_parse_resource_case_insensitive(user: str, prefix: str, upper: bool) ->
     text = f"{prefix}{user}@talks.example.org"
     role = ARCHIVE if user == "archive" else OWNER
     assert parse_resource(text.upper() if upper and prefix else text, URLS) == role
+
+
+# oEmbed --------------------------------------------------------------------------------------------
+
+def _oembed_talk(**changes: object) -> Talk:
+    talk = Talk(slug="t", title='Un "débat" <court>', speakers=("A", "B"),
+                recorded=dt.datetime(2010, 1, 1, tzinfo=dt.UTC), recorded_has_time=False, summary="s",
+                language="fr", media=(Media("a.webm", "video/webm", 10, 1280, 720),))
+    return replace(talk, **changes)  # type: ignore[arg-type]
+
+
+def _oembed_config() -> config_mod.Config:
+    raw = {"server": {"base_url": "https://talks.example.org"}, "actor": {"name": "Archives", "icon": "i.png"},
+           "owner": {"username": "assoc", "name": "Asso"}}
+    return config_mod.parse(raw, Path("/tmp/x/config.toml"))
+
+
+def test_oembed_frames_the_embed_page_within_the_consumer_limits() -> None:
+    """A `video` answer: the iframe of the embed page (title escaped), sized from the video and scaled down to
+    maxwidth/maxheight keeping its proportions, never up."""
+    doc = discovery.oembed(_oembed_config(), URLS, _oembed_talk())
+    assert (doc["type"], doc["version"], doc["width"], doc["height"]) == ("video", "1.0", 1280, 720)
+    assert doc["html"] == ('<iframe src="https://talks.example.org/talks/t/embed" width="1280" height="720" '
+                           'title="Un &quot;débat&quot; &lt;court&gt;" frameborder="0" allowfullscreen></iframe>')
+    small = discovery.oembed(_oembed_config(), URLS, _oembed_talk(), max_width=2000, max_height=360)
+    assert (small["width"], small["height"]) == (640, 360)
+    assert 'width="640" height="360"' in small["html"]
+
+
+def test_oembed_thumbnail_always_has_its_size() -> None:
+    """The poster when its size is known; otherwise fedi's own poster (640×360), not the archive's avatar of
+    unknown size (oEmbed requires thumbnail_width and thumbnail_height with a thumbnail_url)."""
+    with_poster = _oembed_talk(thumbnail="p.jpg", thumbnail_width=800, thumbnail_height=450)
+    doc = discovery.oembed(_oembed_config(), URLS, with_poster)
+    assert (doc["thumbnail_url"], doc["thumbnail_width"], doc["thumbnail_height"]) == (
+        "https://talks.example.org/media/p.jpg", 800, 450)
+    doc = discovery.oembed(_oembed_config(), URLS, _oembed_talk(media=()))
+    assert (doc["thumbnail_url"], doc["thumbnail_width"], doc["thumbnail_height"]) == (
+        "https://talks.example.org/static/poster.jpg", 640, 360)
+    assert (doc["width"], doc["height"]) == (640, 360)

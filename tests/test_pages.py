@@ -191,7 +191,7 @@ def test_audio_only_talk_uses_an_audio_element(pages: Pages) -> None:
     assert not doc.find_all("video")
     (audio,) = doc.find_all("audio")
     assert len(audio.find_all("source")) == 2
-    assert meta(doc, "og:video") is None and meta(doc, "twitter:card") == "summary"
+    assert meta(doc, "og:video") is None and meta(doc, "twitter:card") == "player"  # the embed page plays it
 
 
 def test_open_graph_and_twitter_tags_use_absolute_urls(pages: Pages) -> None:
@@ -207,7 +207,7 @@ def test_open_graph_and_twitter_tags_use_absolute_urls(pages: Pages) -> None:
     assert meta(doc, "og:video:type") == "video/webm"
     assert (meta(doc, "og:video:width"), meta(doc, "og:video:height")) == ("640", "360")
     assert meta(doc, "twitter:card") == "player"
-    assert meta(doc, "twitter:player") == page
+    assert meta(doc, "twitter:player") == f"{page}/embed"
     assert (meta(doc, "twitter:player:width"), meta(doc, "twitter:player:height")) == ("640", "360")
     assert meta(doc, "twitter:image") == f"{BASE}/media/images/stiegler.jpg"
     for el in doc.find_all("meta"):
@@ -221,6 +221,38 @@ def test_alternate_link_names_the_activitypub_object(pages: Pages) -> None:
     doc = parse(pages.talk(make_talk(), PUBLISHED, PUBLISHED))
     alternates = doc.find_all("link", rel="alternate", type="application/activity+json")
     assert [a.attrs["href"] for a in alternates] == [f"{BASE}/talks/stiegler"]
+
+
+def test_talk_page_announces_its_oembed_answer_and_creator(pages: Pages) -> None:
+    """The head links the page's oEmbed answer (Mastodon's player card) and names the owner as
+    fediverse:creator (Mastodon's byline under the card)."""
+    doc = parse(pages.talk(make_talk(), PUBLISHED, PUBLISHED))
+    [oembed] = doc.find_all("link", rel="alternate", type="application/json+oembed")
+    assert oembed.attrs["href"] == f"{BASE}/oembed?url=https%3A%2F%2Ftalks.example.org%2Ftalks%2Fstiegler&format=json"
+    assert meta(doc, "fediverse:creator") == "@assoc@talks.example.org"
+
+
+def test_a_talk_without_media_has_a_summary_card(pages: Pages) -> None:
+    """Nothing to play: a summary card, no player; the share image falls back to the archive's avatar."""
+    doc = parse(pages.talk(make_talk(media=(), thumbnail=None), PUBLISHED, PUBLISHED))
+    assert meta(doc, "twitter:card") == "summary" and meta(doc, "twitter:player") is None
+    assert meta(doc, "og:image") == f"{BASE}/media/images/icon.png"
+
+
+def test_embed_page_is_the_bare_player_linking_back(pages: Pages) -> None:
+    """The embed page holds the talk page's player (same sources and poster) and one link to the talk page,
+    nothing else of the site."""
+    talk = make_talk()
+    embed, page = parse(pages.embed(talk)), parse(pages.talk(talk, PUBLISHED, PUBLISHED))
+    (video,) = embed.find_all("video")
+    (page_video,) = page.find_all("video")
+    assert video.attrs == page_video.attrs
+    assert [s.attrs for s in video.find_all("source")] == [s.attrs for s in page_video.find_all("source")]
+    assert [(a.attrs["href"], a.attrs.get("target")) for a in embed.find_all("a")] == [
+        (f"{BASE}/talks/stiegler", "_blank")]
+    assert not embed.find_all("header") and not embed.find_all("footer")
+    [csp] = [m.attrs["content"] for m in embed.find_all("meta") if m.attrs.get("http-equiv")]
+    assert "frame-ancestors" not in csp and "script-src" not in csp
 
 
 def test_talk_facts_dates_and_licence(pages: Pages) -> None:

@@ -372,3 +372,52 @@ async def test_peertube_accepts_everything_as_it_fetches_it(client: TestClient) 
         basenames += [u["href"].rsplit("/", 1)[1] for u in video["url"][1:]]
     assert len(videos) == 8 and len(basenames) == len(set(basenames)) == 4
 
+
+# the player card: oEmbed and the embed page ----------------------------------------------------------
+
+async def test_oembed_answer_found_from_the_talk_page(client: TestClient) -> None:
+    """The talk page's oEmbed link answers a `video` whose html frames the embed page, which plays the talk
+    and may be framed by any site."""
+    text = await (await client.get("/talks/debat")).text()
+    href = text.split('type="application/json+oembed" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    resp = await client.get(path(href))
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("application/json")
+    doc = await resp.json()
+    embed = f"{BASE}/talks/debat/embed"
+    assert doc == {
+        "type": "video", "version": "1.0", "title": "Un débat", "author_name": "Alice Martin, Bob Durand",
+        "author_url": f"{BASE}/actors/archive", "provider_name": "Test archive", "provider_url": f"{BASE}/",
+        "thumbnail_url": f"{BASE}/media/media/poster.png", "thumbnail_width": 2, "thumbnail_height": 1,
+        "width": 640, "height": 360,
+        "html": f'<iframe src="{embed}" width="640" height="360" title="Un débat" frameborder="0" '
+                'allowfullscreen></iframe>'}
+    page = await client.get(path(embed))
+    assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "X-Frame-Options" not in page.headers and "frame-ancestors" not in await page.text()
+    body = await page.text()
+    assert f'<source src="{BASE}/media/media/talk.webm" type="video/webm">' in body
+    assert f'href="{BASE}/talks/debat"' in body
+    small = await (await client.get("/oembed", params={"url": f"{BASE}/talks/debat", "maxwidth": "320"})).json()
+    assert (small["width"], small["height"]) == (320, 180) and 'width="320" height="180"' in small["html"]
+
+
+@pytest.mark.parametrize(("params", "status"), [
+    ({"url": f"{BASE}/talks/debat", "format": "xml"}, 501),
+    ({"url": f"{BASE}/talks/nope"}, 404),
+    ({"url": "https://other.example/talks/debat"}, 404),
+    ({"url": f"{BASE}/actors/archive"}, 404),
+    ({"url": f"{BASE}/talks/debat/embed"}, 404),
+    ({}, 400),
+    ({"url": f"{BASE}/talks/debat", "maxwidth": "-1"}, 400),
+])
+async def test_oembed_errors_are_json(client: TestClient, params: dict, status: int) -> None:
+    """Not one of our talks: 404; another format: 501; a malformed request: 400; always a JSON reason."""
+    resp = await client.get("/oembed", params=params, headers={"Accept": "text/html"})
+    assert resp.status == status
+    assert resp.headers["Content-Type"].startswith("application/json")
+    assert (await resp.json())["error"]
+
+
+async def test_embed_page_of_an_unknown_talk_is_404(client: TestClient) -> None:
+    """Only published talks have an embed page."""
+    assert (await client.get("/talks/nope/embed")).status == 404
