@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 import sys
 from collections.abc import Callable
@@ -125,8 +126,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     except FediError as exc:
         print(exc)
         problems.append(str(exc))
-    print(f"{cfg.path}: {len(loaded)} talk(s) valid, {len(problems)} problem(s)")
+    warned = _receiver_warnings(cfg, loaded)
+    print(f"{cfg.path}: {len(loaded)} talk(s) valid, {len(problems)} problem(s), {warned} warning(s)")
     return 1 if problems else 0
+
+
+def _receiver_warnings(cfg: config_mod.Config, loaded: list[talks.Talk]) -> int:
+    """Print, for each valid entry, where Mastodon's or PeerTube's rules bite (``fedi preview`` says more);
+    a warning does not fail the check: the talk is published all the same."""
+    import datetime as dt
+
+    from . import objects, preview, publish
+
+    urls = config_mod.urls_for(cfg)
+    now = dt.datetime.now(dt.UTC)
+    count = 0
+    for talk in loaded:
+        obj = publish.build_object(cfg, urls, talk, uuid=urls.talk_uuid(talk.slug), published=now, updated=now)
+        for warning in preview.warnings(objects.document(obj), talk, cfg):
+            print(f"{cfg.archive.dir.name}/{talk.slug}.toml: warning: {html.unescape(warning)}")
+            count += 1
+    return count
 
 
 @command("keys generate")

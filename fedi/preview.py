@@ -2,8 +2,8 @@
 
 Pure: an object (as ``publish.build_object`` makes it) and its ``Talk`` in, text out. The renderings follow what
 each receiver reads (interop.md §1.3, §2.2): Mastodon shows a Video as its name, ``summary`` and link (the
-``content`` is ignored) with the ``attachment`` it can play, and a Note as its ``content``; PeerTube shows a Video
-(name, duration, files, description from ``content``) and nothing at all of a Note.
+``content`` is ignored) with the ``attachment`` it can play, or else the talk page's card, and a Note as its
+``content``; PeerTube shows a Video (name, duration, files, description from ``content``) and nothing of a Note.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from . import talk_objects as to
 from .config import Config
-from .talks import Talk
+from .talks import Media, Talk
 
 PEERTUBE_FILES = ("video/mp4", "video/ogg", "video/webm", "audio/mp4")
 """Media types PeerTube accepts as a video file Link (§2.2)."""
@@ -101,11 +101,12 @@ def mastodon(obj: dict[str, Any]) -> str:
         head = "Shown as a post (Note): the whole text, edits shown as edits."
     else:
         body = "\n\n".join(x for x in (obj.get("name", ""), html_to_text(obj.get("summary", "")), _link_of(obj)) if x)
-        head = (f"Shown as a converted {obj['type']}: title, summary and link only (the description is not shown, "
-                "and later edits are not applied).")
+        head = (f"Shown as a converted {obj['type']}: title, summary and link only (the description is not shown; "
+                "Mastodon 4.5 and later apply edits).")
     lines = [head, "", _indent(body)]
     media = _attachment_lines(obj)
-    lines += ["", *(f"  {m}" for m in media)] if media else ["", "  (no media attached: people follow the link)"]
+    lines += ["", *(f"  {m}" for m in media)] if media else [
+        "", "  (no media attached: the talk page's card shows, with its poster and a player for the whole talk)"]
     return "\n".join(lines)
 
 
@@ -135,20 +136,13 @@ def warnings(obj: dict[str, Any], talk: Talk, config: Config) -> list[str]:
     """Where a receiver's rules are not met, each as one sentence saying what happens and what to do."""
     out: list[str] = []
     title = talk.title.strip()
-    playable = [m for m in talk.media if m.type in to.MASTODON_VIDEO + to.MASTODON_AUDIO]
-    if not playable:
-        out.append(f"Mastodon: no file of a type it plays ({', '.join(sorted({m.type for m in talk.media}))}); "
-                   "it shows the link only")
-    elif not obj.get("attachment") or all(not str(a.get("mediaType", "")).startswith(("video/", "audio/"))
-                                          for a in obj["attachment"]):
-        big = [m for m in playable if m.size and m.size > to.MASTODON_MEDIA_LIMIT]
-        if big:
-            out.append(f"Mastodon: {big[0].ref} is {size_text(big[0].size)}, over the "
-                       f"{size_text(to.MASTODON_MEDIA_LIMIT)} it plays inline; it shows a link instead "
-                       "(add a smaller rendition)")
-        else:
-            out.append(f"Mastodon: the size of {playable[0].ref} is unknown, so it is not attached for inline "
-                       "playback; give `size` (bytes) in the entry")
+    if not any(to.attachable(m) for m in talk.media):
+        out.append("Mastodon: no file fits as an attachment (" + "; ".join(_unfit(m) for m in talk.media) + "); "
+                   "it shows the talk page's card instead, whose player plays the whole talk")
+    if any(m.type.startswith("video/") for m in talk.media) and not any(m.type == "video/mp4" for m in talk.media):
+        out.append("Safari and Mastodon: no video/mp4 rendition; Safari cannot play WebM, and Mastodon re-encodes "
+                   "any other video and keeps at most 36,000 frames of it (add an h264/aac MP4, at another height "
+                   "than the WebM: PeerTube keeps one file per height and frame rate)")
     if config.archive.object_type == "Note":
         out.append("PeerTube: Notes are not shown; PeerTube subscribers will not see this talk")
         return out
@@ -163,14 +157,30 @@ def warnings(obj: dict[str, Any], talk: Talk, config: Config) -> list[str]:
         out.append("PeerTube: no duration given; it shows 0:00 (add `duration`, e.g. \"PT1H2M3S\")")
     if not talk.thumbnail:
         out.append("PeerTube: no thumbnail given; it shows the archive's avatar or fedi's default poster")
+    icon = obj["icon"][0]
+    if icon.get("mediaType") != "image/jpeg":
+        what = f"the poster {talk.thumbnail}" if talk.thumbnail else "the archive's avatar, used as the poster,"
+        out.append(f"PeerTube 7.0: {what} is {icon.get('mediaType') or 'of an unknown type'}, and it takes only "
+                   "JPEG thumbnails (image/jpeg); give a .jpg poster")
     if talk.license and to.licence(talk.license) is None:
-        out.append(f"PeerTube: licence {talk.license!r} is not a Creative Commons URL it knows; none is shown")
+        out.append(f"PeerTube: licence {talk.license!r} is not a Creative Commons licence URL, the only ones it "
+                   "maps; none is shown")
     dropped = [t for t in talk.tags if not TAG_MIN <= len(t) <= TAG_MAX]
     if dropped:
         out.append(f"PeerTube: tags must have {TAG_MIN} to {TAG_MAX} characters; it drops {', '.join(dropped)}")
     if talk.paragraphs and to.linkify(talk.paragraphs[-1]) not in obj.get("content", ""):
         out.append(f"PeerTube: the description is cut to fit its {to.CONTENT_MAX} characters")
     return out
+
+
+def _unfit(media: Media) -> str:
+    """Why Mastodon does not attach this file, in a few words."""
+    if media.type not in to.MASTODON_VIDEO + to.MASTODON_AUDIO:
+        return f"{media.ref} is {media.type}, a type it does not play"
+    if media.size is None:
+        return f"the size of {media.ref} is unknown; give `size` (bytes) in the entry"
+    return (f"{media.ref} is {size_text(media.size)}, over the {size_text(to.MASTODON_MEDIA_LIMIT)} it plays "
+            "inline")
 
 
 def render(obj: dict[str, Any], talk: Talk, config: Config) -> str:

@@ -53,7 +53,17 @@ def test_check_lists_each_problem_and_fails(archive_dir: Path, capsys: pytest.Ca
     assert code == 1
     assert any(line.startswith("outbox/no-media.toml: media is missing") for line in out)
     assert any(line.startswith("outbox/Bad.toml:") for line in out)
-    assert out[-1].endswith("1 talk(s) valid, 2 problem(s)")
+    assert out[-1].endswith("1 talk(s) valid, 2 problem(s), 2 warning(s)")
+
+
+def test_check_warns_without_failing(archive_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Where a receiver's rules bite (a PNG poster, no MP4 rendition), check warns per entry and still passes."""
+    assert cli.main(["--config", str(archive_dir / "config.toml"), "check"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    warnings = [line for line in out if line.startswith("outbox/debat.toml: warning: ")]
+    assert any("PeerTube 7.0: the poster media/poster.png is image/png" in w for w in warnings)
+    assert any("no video/mp4 rendition" in w for w in warnings)
+    assert out[-1].endswith("1 talk(s) valid, 0 problem(s), 2 warning(s)")
 
 
 def test_bad_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -289,9 +289,16 @@ def _preview(config, text: str, slug: str = "debat") -> str:
     return preview.render(objects.document(obj), talk, config)
 
 
+GOOD_ENTRY = (ENTRY.replace('thumbnail = "media/poster.png"', 'thumbnail = "https://cdn.example/poster.jpg"\n'
+                                                                'thumbnail_width = 1280\nthumbnail_height = 720')
+              + '\n[[media]]\nurl = "https://cdn.example/talk.mp4"\ntype = "video/mp4"\nheight = 720\n'
+                'size = 150000000\n')
+"""The sample entry with what both receivers want: a JPEG poster and an MP4 rendition."""
+
+
 def test_preview_shows_both_receivers(config):
     """The object JSON, Mastodon's converted Video (title, summary, link, media) and PeerTube's video page."""
-    out = _preview(config, ENTRY)
+    out = _preview(config, GOOD_ENTRY)
     assert '"type": "Video"' in out
     mastodon = out.split("── Mastodon")[1].split("── PeerTube")[0]
     assert "Un débat" in mastodon and "http://127.0.0.1:8080/talks/debat" in mastodon
@@ -313,6 +320,29 @@ def test_preview_warns_where_rules_are_not_met(config):
     assert "over its 120" in warnings
     assert "150.0 MB, over the 99.0 MB it plays inline" in warnings
     assert "no duration given" in warnings
+
+
+def test_preview_warns_about_poster_mp4_and_licence(config):
+    """A PNG poster (PeerTube 7.0 takes only JPEG), no video/mp4 rendition (Safari, Mastodon) and a licence
+    PeerTube does not map each get a warning, and none of them once the entry is fixed."""
+    text = ENTRY.replace("https://creativecommons.org/licenses/by-sa/4.0/", "https://www.gnu.org/licenses/fdl-1.3.html")
+    warnings = _preview(config, text).split("── warnings")[1]
+    assert "PeerTube 7.0: the poster media/poster.png is image/png, and it takes only JPEG" in warnings
+    assert "no video/mp4 rendition" in warnings
+    assert "is not a Creative Commons licence URL" in warnings
+    fixed = _preview(config, GOOD_ENTRY).split("── warnings")[1]
+    assert "JPEG" not in fixed and "video/mp4 rendition" not in fixed and "Creative Commons" not in fixed
+
+
+def test_preview_says_when_the_card_shows_instead_of_an_attachment(config):
+    """No file fits as a Mastodon attachment: the preview says why, and that the card shows instead."""
+    text = GOOD_ENTRY.replace('url = "media/talk.webm"', 'url = "https://cdn.example/talk.mkv"').replace(
+        'type = "video/webm"', 'type = "video/x-matroska"')
+    out = _preview(config, text)
+    mastodon = out.split("── Mastodon")[1].split("── PeerTube")[0]
+    assert "no media attached: the talk page's card shows" in mastodon
+    warning = next(w for w in out.split("── warnings")[1].splitlines() if "no file fits" in w)
+    assert "video/x-matroska, a type it does not play" in warning and "over the 99.0 MB" in warning
 
 
 def test_preview_of_a_note(archive_dir):
