@@ -4,8 +4,9 @@
 replies stored beforehand through the same code the inbox uses (one of them hostile). The browser opens the
 profile page and a talk page on a 375-pixel-wide phone screen and checks the title, the video with its WebM
 source and poster, the approved replies in order with their authors, the counts; that nothing hostile ran (no
-alert, no injected element, no console error) and that nothing scrolls sideways. Screenshots go to the test's
-temporary folder.
+alert, no injected element, no console error) and that nothing scrolls sideways. A talk whose file is a real
+WebM clip (recorded by Chromium itself) is framed as a Mastodon card frames it, from another origin: the embed
+page plays there and fills the frame. Screenshots go to the test's temporary folder.
 
 The browser reaches nothing but 127.0.0.1: every other host goes to a dead proxy and resolves nowhere (the
 sample's video files are placeholders on videos.example.org). ``.ci/run`` installs ``chromium`` and
@@ -15,14 +16,19 @@ sample's video files are placeholders on videos.example.org). ``.ci/run`` instal
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import http.server
 import json
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -53,6 +59,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
 
 from selenium.common.exceptions import NoAlertPresentException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.wait import WebDriverWait  # noqa: E402
 
 HOSTILE_HTML = (
     '<p>Attention<script>alert("script")</script><img src=x onerror=alert("img")>'
@@ -140,13 +147,16 @@ async def seed(config_path: Path) -> dict[str, str]:
     return {"base": base, "talk": talk}
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    """``fedi serve`` in its own process on the seeded sample archive; yields its base URL."""
+@contextmanager
+def serving(tmp_path: Path, prepare: Callable[[Path], None] | None = None) -> Iterator[dict[str, str]]:
+    """``fedi serve`` in its own process on the seeded sample archive (``prepare`` may add to the archive
+    folder first); yields its base URL."""
     port = free_port()
     root = tmp_path / "archive"
     root.mkdir()
     config_path = sample_archive(root, port)
+    if prepare is not None:
+        prepare(root / "outbox")
     urls = asyncio.run(seed(config_path))
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "fedi.cli", "--config", str(config_path), "serve"],
@@ -166,6 +176,13 @@ def server(tmp_path: Path):
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """``fedi serve`` on the seeded sample archive."""
+    with serving(tmp_path) as urls:
+        yield urls
 
 
 @pytest.fixture
@@ -301,3 +318,142 @@ def test_seeded_replies_are_sanitized_in_the_store(tmp_path: Path) -> None:
         assert bad not in hostile.content_html.lower(), bad
     assert hostile.author_name == "evE <img src=x onerror=alert('name')>" and hostile.author_avatar is None
     assert replace(hostile, content_html="").state == "approved"
+
+
+# the embed page, as a Mastodon card frames it --------------------------------------------------------
+
+CLIP_ENTRY = """\
+title = "Un court extrait pour le lecteur intégré"
+speakers = ["Alice Martin"]
+recorded = 2024-01-01
+summary = "Deux secondes de couleurs, enregistrées par le navigateur lui-même."
+thumbnail = "images/stiegler.jpg"
+
+[[media]]
+url = "media/clip.webm"
+type = "video/webm"
+width = 320
+height = 180
+"""
+
+RECORD_CLIP = """
+const done = arguments[arguments.length - 1];
+const canvas = document.createElement('canvas');
+canvas.width = 320; canvas.height = 180;
+const paint = canvas.getContext('2d');
+const recorder = new MediaRecorder(canvas.captureStream(25), {mimeType: 'video/webm;codecs=vp8'});
+const parts = [];
+let frame = 0;
+recorder.ondataavailable = (event) => parts.push(event.data);
+recorder.onstop = () => {
+  const reader = new FileReader();
+  reader.onload = () => done(reader.result.split(',')[1]);
+  reader.readAsDataURL(new Blob(parts, {type: 'video/webm'}));
+};
+const timer = setInterval(() => { paint.fillStyle = `hsl(${frame++ * 9 % 360}, 80%, 50%)`;
+                                  paint.fillRect(0, 0, 320, 180); }, 40);
+recorder.start();
+setTimeout(() => { clearInterval(timer); recorder.stop(); }, 2000);
+"""
+"""Two seconds of VP8 WebM recorded by Chromium from a canvas: a real file to play, with no binary in the
+repository and no encoder to install."""
+
+
+@pytest.fixture
+def clip_server(tmp_path: Path, browser: Any) -> Iterator[dict[str, str]]:
+    """The sample archive plus a talk whose local file is a real WebM clip, served by ``fedi serve``."""
+    browser.set_script_timeout(30)
+    clip = base64.b64decode(browser.execute_async_script(RECORD_CLIP))
+    assert clip[:4] == bytes.fromhex("1a45dfa3") and len(clip) > 1000  # an EBML (WebM) file
+
+    def add_clip(outbox: Path) -> None:
+        (outbox / "media").mkdir()
+        (outbox / "media" / "clip.webm").write_bytes(clip)
+        (outbox / "clip.toml").write_text(CLIP_ENTRY, encoding="utf-8")
+    with serving(tmp_path, add_clip) as urls:
+        yield {**urls, "clip": f"{urls['base']}/talks/clip"}
+
+
+PLAY = """
+const done = arguments[arguments.length - 1];
+const video = document.querySelector('video');
+video.muted = true;
+video.play().then(() => {
+  const waited = Date.now();
+  const check = () => video.currentTime > 0.5 ? done(['playing', video.currentTime, video.videoWidth])
+    : Date.now() - waited > 10000 ? done(['stuck', video.currentTime, video.readyState]) : setTimeout(check, 50);
+  check();
+}, (error) => done(['refused', String(error), video.networkState]));
+"""
+
+
+def test_the_embed_page_plays_in_a_card_frame_on_a_phone(clip_server: dict[str, str], browser: Any,
+                                                          tmp_path: Path) -> None:
+    """The talk page's oEmbed answer frames the embed page; in that frame, on a phone, the player fills the
+    frame, plays the talk's file, and links back to the talk page. The embed page alone fills the screen."""
+    driver = browser
+    driver.get(clip_server["clip"])
+    link = driver.find_element(By.CSS_SELECTOR, "link[type='application/json+oembed']").get_attribute("href")
+    with urllib.request.urlopen(link, timeout=5) as resp:
+        card = json.load(resp)
+    embed = f"{clip_server['clip']}/embed"
+    assert card["type"] == "video" and f'src="{embed}"' in card["html"]
+    assert (card["width"], card["height"]) == (320, 180)
+
+    # the card as Mastodon shows it: the oEmbed html in a page of another origin (another port)
+    host = f"<!doctype html><meta name=viewport content='width=device-width'><body style='margin:0'>{card['html']}"
+    with other_origin(host) as page:
+        driver.get(page)
+        framed(driver, clip_server, embed)
+    driver.get(embed)
+    width = driver.execute_script("return [document.querySelector('video').getBoundingClientRect().width, "
+                                  "window.innerWidth, document.documentElement.scrollWidth]")
+    assert width == [WIDTH, WIDTH, WIDTH], width
+    assert driver.execute_async_script(PLAY)[0] == "playing"
+    assert driver.execute_script("return document.scripts.length") == 0
+    assert problems(driver) == []
+    driver.save_screenshot(str(tmp_path / "embed.png"))
+
+
+@contextmanager
+def other_origin(html: str) -> Iterator[str]:
+    """A page served from another port of 127.0.0.1 (another origin, as a Mastodon server is)."""
+    body = html.encode()
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the standard library's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def framed(driver: Any, clip_server: dict[str, str], embed: str) -> None:
+    """Inside the card's frame: the poster, the talk's source, a player filling the frame that plays."""
+    driver.switch_to.frame(driver.find_element(By.TAG_NAME, "iframe"))
+    video = WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "video"),
+                                            message=f"no player in the frame: {driver.page_source[:300]}")
+    assert video.get_attribute("poster") == clip_server["base"] + "/media/images/stiegler.jpg"
+    sources = [s.get_attribute("src") for s in video.find_elements(By.TAG_NAME, "source")]
+    assert sources == [clip_server["base"] + "/media/media/clip.webm"]
+    size = driver.execute_script("const r = document.querySelector('video').getBoundingClientRect();"
+                                 "return [r.width, r.height, window.innerWidth, window.innerHeight]")
+    assert size[2:] == [320, 180] and size[0] == 320 and size[1] > 100, size
+    state = driver.execute_async_script(PLAY)
+    assert state[0] == "playing" and state[2] == 320, state
+    back = driver.find_element(By.CSS_SELECTOR, "a.embed-link")
+    assert back.get_attribute("href") == clip_server["clip"] and back.get_attribute("target") == "_blank"
+    driver.switch_to.default_content()
