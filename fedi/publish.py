@@ -104,6 +104,16 @@ def talk_uuid(urls: Urls, slug: str) -> str:
     return urls.talk_uuid(slug)
 
 
+def bumped(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """The ``updated`` of a changed talk: ``now``, or one second after the previous ``updated`` when ``now`` is
+    not later in whole seconds (as objects show dates). Mastodon applies an Update only with a newer ``updated``,
+    and shows a Note as edited only when ``updated`` differs from ``published``."""
+    if previous is None:
+        return now
+    floor = previous.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return now if now >= floor else floor
+
+
 def object_hash(obj: Mapping[str, Any]) -> str:
     """A hash of what receivers would show of the object, dates and counters left out."""
     stable = {k: v for k, v in obj.items() if k not in VOLATILE}
@@ -167,13 +177,14 @@ def plan(config: Config, urls: Urls, talks: Iterable[Talk], records: Mapping[str
                 create["id"] = urls.recreate(slug, version)
                 send(CREATE, slug, [(create, ARCHIVE, targets.everyone)])
         elif talk is not None and rec is not None:
-            obj = build_object(config, urls, talk, uuid=rec.uuid, published=rec.published, updated=now)
+            updated = bumped(rec.updated, now)
+            obj = build_object(config, urls, talk, uuid=rec.uuid, published=rec.published, updated=updated)
             digest = object_hash(obj)
             if digest == rec.object_hash:
                 continue
             version = rec.version + 1
             changes.append(TalkChange(slug=slug, uuid=rec.uuid, version=version, object_hash=digest,
-                                      published=rec.published, updated=now, deleted=None, object=obj))
+                                      published=rec.published, updated=updated, deleted=None, object=obj))
             send(UPDATE, slug, [(objects.update(urls, obj, archive_id, version, now), ARCHIVE, targets.everyone)])
         elif talk is None and rec is not None and rec.deleted is None and slug not in kept:
             former = rec.object.get("type") if isinstance(rec.object.get("type"), str) else None

@@ -171,6 +171,19 @@ async def test_update_bumps_updated_and_keeps_id_and_uuid(config, urls, store):
     assert result.steps[0].inboxes == 3
 
 
+async def test_edits_within_one_second_still_get_a_newer_updated(config, urls, store):
+    """Two edits in the same second (dates are shown in whole seconds): the second Update's object still has a
+    later `updated` than the first, or Mastodon would ignore it."""
+    await publish.sync(config, urls, store, current(config), T0)
+    stamps = []
+    for n, offset in enumerate((0.2, 0.6)):
+        (config.archive.dir / "debat.toml").write_text(ENTRY.replace("Un débat", f"Un débat {n}"), encoding="utf-8")
+        await publish.sync(config, urls, store, current(config), T0 + dt.timedelta(seconds=offset))
+        stamps.append((await store.talk("debat")).object["updated"])
+    assert stamps == ["2026-03-01T10:00:01Z", "2026-03-01T10:00:02Z"]
+    assert publish.bumped(T0, T2) == T2
+
+
 async def test_removed_entry_sends_a_delete_with_a_tombstone(config, urls, store):
     """A removed entry: Delete{Tombstone} to everyone, the row keeps its version and gets the tombstone."""
     await followed(store)
