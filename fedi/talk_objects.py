@@ -211,8 +211,10 @@ def note(config: Config, urls: Urls, talk: Talk, *, published: dt.datetime, upda
          replies_count: int = 0, likes: int = 0, shares: int = 0) -> dict[str, Any]:
     """A Note Mastodon shows in full, and edits when an Update arrives."""
     page = urls.talk(talk.slug)
+    # the talk page's link before the abstract: Mastodon makes its link card (poster, player) from the first
+    # link of a post, and an abstract may hold links of its own
     parts = [f"<p><strong>{html.escape(talk.title)}</strong></p>", f"<p>{byline(talk)}</p>",
-             paragraphs_html(talk.paragraphs), f"<p>{link(page)}</p>"]
+             f"<p>{link(page)}</p>", paragraphs_html(talk.paragraphs)]
     if talk.tags:
         parts.append("<p>" + " ".join(hashtag_link(urls, t) for t in talk.tags) + "</p>")
     content = "".join(parts)

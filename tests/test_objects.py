@@ -161,6 +161,15 @@ def test_video_links_the_page_first_and_names_the_group_first() -> None:
                                    {"type": "Person", "id": f"{BASE}/actors/assoc"}]
 
 
+def test_note_links_the_talk_page_before_the_abstract() -> None:
+    """Mastodon builds a post's link card from its first link: in a Note, the talk page's link comes before the
+    abstract's own links (and the hashtags)."""
+    content = note()["content"]
+    first = content.split('<a href="', 1)[1].split('"', 1)[0]
+    assert first == f"{BASE}/talks/stiegler-2010"
+    assert "https://arsindustrialis.org/debat" in content
+
+
 def test_file_basenames_carry_the_talk_uuid() -> None:
     """Every file Link's basename starts with the talk's uuid (PeerTube keys remote files by basename across
     the whole instance): local and remote files alike, the same name in two talks differs, and a name
