@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fedi import __version__, discovery
+from fedi import __version__, discovery, talk_objects
 from fedi import config as config_mod
 from fedi.discovery import ResourceError, parse_resource
-from fedi.talks import Media, Talk
+from fedi.talks import Media, Talk, image_size
 from fedi.urls import ARCHIVE, OWNER, Urls
 from tests.conftest import FIXTURES
 
@@ -210,3 +210,9 @@ def test_oembed_thumbnail_always_has_its_size() -> None:
     assert (doc["thumbnail_url"], doc["thumbnail_width"], doc["thumbnail_height"]) == (
         "https://talks.example.org/static/poster.jpg", 640, 360)
     assert (doc["width"], doc["height"]) == (640, 360)
+
+
+def test_default_poster_size_is_the_shipped_files() -> None:
+    """The size oEmbed gives for fedi's default poster is the size of the file fedi serves."""
+    head = (Path(talk_objects.__file__).parent / "static" / talk_objects.DEFAULT_POSTER).read_bytes()[:65536]
+    assert image_size(head) == talk_objects.DEFAULT_POSTER_SIZE
