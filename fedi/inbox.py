@@ -219,20 +219,21 @@ async def on_undo(inb: Inbound, activity: Activity) -> None:
 
 
 async def undo_follow(inb: Inbound, activity: Activity) -> None:
-    """Unfollow (idempotent). Matched by the followed actor, else by the Follow's id (a bare-id Undo)."""
+    """Unfollow (idempotent). Matched by the followed actor, else by the Follow's id (a bare-id Undo), which may
+    be any Follow the actor sent while following (Mastodon re-sends Follows with new ids), not only the latest."""
     inner = activity.get("object")
     actor = inb.signer.actor_id
     role = inb.urls.role_of(ref_id(inner.get("object")) or "") if isinstance(inner, dict) else None
-    inner_id = ref_id(inner)
-    for candidate in ROLES:
-        if role is not None and candidate != role:
-            continue
-        follower = await inb.store.follower(candidate, actor)
-        if follower is None:
-            continue
-        if role is not None or (inner_id is not None and follower.follow_id == inner_id):
-            await inb.store.remove_follower(candidate, actor)
-            log.info("%s stopped following %s", actor, candidate)
+    if role is not None:
+        roles = [role] if await inb.store.remove_follower(role, actor) else []
+    else:
+        inner_id = ref_id(inner)
+        senders = await inb.store.follow_senders(inner_id) if inner_id is not None else []
+        if any(sender != actor for _, sender in senders):
+            raise ActivityError("Undo: the Follow was sent by another actor than the actor of the Undo", 403)
+        roles = [r for r, _ in senders if await inb.store.remove_follower(r, actor)]
+    for gone in roles:
+        log.info("%s stopped following %s", actor, gone)
 
 
 async def on_delete(inb: Inbound, activity: Activity) -> None:

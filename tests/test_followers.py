@@ -194,6 +194,39 @@ async def test_undo_by_follow_id_only(fedi, remote_server):
     assert await app.ctx.store.count_followers(ARCHIVE) == 0
 
 
+async def test_undo_by_an_older_follow_id(fedi, remote_server):
+    """After a second Follow (Mastodon re-sends them with new ids), a bare-id Undo of the FIRST ends the follow."""
+    app = await fedi()
+    first = await followed(app, remote_server)
+    second = await followed(app, remote_server)
+    assert first["id"] != second["id"]
+    bare = {"@context": AS, "id": first["id"] + "/undo", "type": "Undo", "actor": remote_server.actor_id(),
+            "object": first["id"]}
+    assert (await remote_server.signed_post(app.inbox(), bare)).status == 202
+    assert await app.ctx.store.follower(ARCHIVE, remote_server.actor_id()) is None
+
+
+async def test_undo_of_an_unknown_follow_id_changes_nothing(fedi, remote_server):
+    """A bare-id Undo naming a Follow id never received is accepted and ignored: the follower stays."""
+    app = await fedi()
+    doc = await followed(app, remote_server)
+    bare = {"@context": AS, "id": doc["id"] + "/undo", "type": "Undo", "actor": remote_server.actor_id(),
+            "object": remote_server.actor_id() + "#follows/never"}
+    assert (await remote_server.signed_post(app.inbox(), bare)).status == 202
+    assert await app.ctx.store.count_followers(ARCHIVE) == 1
+
+
+async def test_bare_undo_of_someone_elses_follow_is_refused(fedi, remote_server):
+    """Bob cannot undo Alice's Follow by naming its id alone: 403, and Alice still follows."""
+    app = await fedi()
+    doc = await followed(app, remote_server)
+    bare = {"@context": AS, "id": remote_server.actor_id("bob") + "#undo/1", "type": "Undo",
+            "actor": remote_server.actor_id("bob"), "object": doc["id"]}
+    answer = await remote_server.signed_post(app.inbox(), bare, actor="bob")
+    assert answer.status == 403 and "another actor" in answer.json["error"]
+    assert await app.ctx.store.count_followers(ARCHIVE) == 1
+
+
 async def test_real_undo_documents_unfollow(fedi, remote_server, peertube):
     """Mastodon's and PeerTube's real Undo{Follow}, re-homed, remove the follower."""
     app = await fedi()

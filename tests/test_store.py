@@ -114,6 +114,30 @@ async def test_migration_from_older_version_applies_new_steps(store_url: str, mo
         assert await s.blocks() == ["spam.example"]
 
 
+FOLLOW_IDS_STEP = {"sqlite": 3, "postgres": 2}
+"""The migration step that adds ``follow_ids``, per backend."""
+
+
+async def test_follow_ids_migration_keeps_the_followers_follow_ids(store_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store from before ``follow_ids`` gets each follower's stored Follow id, so a bare-id Undo still works."""
+    module = migrations_module(store_url)
+    migrations, step = module.MIGRATIONS, FOLLOW_IDS_STEP["sqlite" if store_url.startswith("sqlite:") else "postgres"]
+    monkeypatch.setattr(module, "MIGRATIONS", migrations[:step - 1])
+    async with open_store(store_url):
+        pass
+    since = "0" if store_url.startswith("sqlite:") else "now()"
+    for n, follow_id in ((1, "'https://h1.example/follows/1'"), (2, "NULL")):
+        await raw(store_url, "INSERT INTO followers (role, actor_id, inbox, host, follow_id, since, state, target, "
+                  f"target_host) VALUES ('archive', 'https://h{n}.example/u', 'https://h{n}.example/i', "
+                  f"'h{n}.example', {follow_id}, {since}, 'accepted', 'https://h{n}.example/i', 'h{n}.example')")
+    monkeypatch.setattr(module, "MIGRATIONS", migrations)
+    async with open_store(store_url) as s:
+        assert await schema_version(s) == len(migrations)
+        assert await s.follow_senders("https://h1.example/follows/1") == [(ARCHIVE, "https://h1.example/u")]
+        assert await s.count_rows("follow_ids") == 1
+
+
 async def test_failed_migration_writes_nothing(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A step failing half-way leaves the store as it was: no tables, no version."""
     module = migrations_module(store_url)
@@ -338,6 +362,38 @@ async def test_move_follower(store: Store) -> None:
     assert await store.follower(ARCHIVE, old.actor_id) is None and await store.follower(OWNER, old.actor_id) is None
     assert await store.count_followers(ARCHIVE) == 2 and await store.count_followers(OWNER) == 1
     assert await store.move_follower(old.actor_id, new.actor_id, new.inbox, None, "new.example") == 0
+
+
+async def test_every_follow_id_is_known_until_the_follower_goes(store: Store) -> None:
+    """Each Follow a follower sent is remembered (not only the latest), per role, until its row goes by any way."""
+    alice = follower("alice", host="a.example")
+    first, second = alice.follow_id, "https://a.example/follows/again"
+    assert first is not None
+    await store.add_follower(alice)
+    await store.add_follower(replace(alice, follow_id=second, since=at(9)))
+    await store.add_follower(replace(alice, follow_id=second))  # the same Follow again: still one row
+    await store.add_follower(replace(alice, role=OWNER, follow_id=None))
+    assert await store.follow_senders(first) == [(ARCHIVE, alice.actor_id)]
+    assert await store.follow_senders(second) == [(ARCHIVE, alice.actor_id)]
+    assert await store.follow_senders("https://a.example/follows/never") == []
+    assert (await store.follower(ARCHIVE, alice.actor_id)).follow_id == second  # type: ignore[union-attr]
+    assert await store.remove_follower(ARCHIVE, alice.actor_id)
+    assert await store.follow_senders(first) == [] and await store.follow_senders(second) == []
+    for gone in (lambda: store.remove_actor(alice.actor_id), lambda: store.remove_followers_matching("a.example"),
+                 lambda: store.remove_followers_at_inbox(alice.inbox)):
+        await store.add_follower(alice)
+        await gone()
+        assert await store.follow_senders(first) == []
+
+
+async def test_a_moved_follower_keeps_no_follow_id_of_the_old_account(store: Store) -> None:
+    """After a Move the row is the new account's: the old account's Follow ids no longer name it."""
+    old, new = follower("old", host="old.example"), follower("new", host="new.example")
+    await store.add_follower(old)
+    assert await store.move_follower(old.actor_id, new.actor_id, new.inbox, None, "new.example") == 1
+    assert await store.follow_senders(old.follow_id or "") == []
+    await store.add_follower(replace(new, follow_id="https://new.example/follows/1"))
+    assert await store.follow_senders("https://new.example/follows/1") == [(ARCHIVE, new.actor_id)]
 
 
 async def test_remove_followers_matching(store: Store) -> None:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 from dataclasses import replace
@@ -74,11 +75,12 @@ async def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 _OPEN_SCRIPT = """
 import asyncio, sys
+sys.path.insert(0, sys.argv[1])
 from fedi.errors import StoreError
 from fedi.store import open_store
 async def main():
     try:
-        async with open_store(sys.argv[1]) as s:
+        async with open_store(sys.argv[2]) as s:
             await s.block("x.example")
     except StoreError as exc:
         print(exc); sys.exit(3)
@@ -86,26 +88,49 @@ async def main():
 asyncio.run(main())
 """
 
+NOBODY = 65534
 
-def _as_nobody(env: dict[str, str]) -> tuple[list[str], dict[str, Any]] | str:
-    """How to run this Python as the unprivileged ``nobody`` user (a command prefix and Popen options), or why
-    that is impossible here. ``setpriv`` is tried first: Popen(user=) cannot exec a Python installed under
-    /root."""
-    ways: list[tuple[list[str], dict[str, Any]]] = [([], {"user": 65534, "group": 65534, "extra_groups": []})]
+
+def _pythons() -> list[str]:
+    """This interpreter by each of its names: the venv's may sit in a checkout another user cannot enter, the
+    installation it points to may not (the store needs only the standard library)."""
+    names = [sys.executable, os.path.realpath(sys.executable), getattr(sys, "_base_executable", sys.executable)]
+    return list(dict.fromkeys(names))
+
+
+def _as_nobody(env: dict[str, str], cwd: Path) -> tuple[list[str], dict[str, Any]] | str:
+    """A command prefix (a Python and how to switch user) and Popen options that run Python as the unprivileged
+    ``nobody`` user, or why that is impossible here. ``setpriv`` is tried first: Popen(user=) cannot exec a
+    Python installed under /root."""
+    switches: list[tuple[list[str], dict[str, Any]]] = [
+        ([], {"user": NOBODY, "group": NOBODY, "extra_groups": []})]
     if shutil.which("setpriv"):
-        ways.insert(0, (["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"], {}))
+        switches.insert(0, (["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"], {}))
     problems = []
-    for prefix, options in ways:
-        try:
-            probe = subprocess.run([*prefix, sys.executable, "-c", "import os; print(os.geteuid())"], env=env,
-                                   capture_output=True, text=True, timeout=60, **options)
-        except OSError as exc:
-            problems.append(str(exc))
-            continue
-        if probe.stdout.strip() == "65534":
-            return prefix, options
-        problems.append(probe.stderr.strip()[-200:])
+    for python in _pythons():
+        for switch, options in switches:
+            try:
+                probe = subprocess.run([*switch, python, "-I", "-c", "import os, sqlite3; print(os.geteuid())"],
+                                       env=env, cwd=cwd, capture_output=True, text=True, timeout=60, **options)
+            except OSError as exc:
+                problems.append(f"{python}: {exc}")
+                continue
+            if probe.stdout.strip() == str(NOBODY):
+                return [*switch, python], options
+            problems.append(f"{python}: {probe.stderr.strip()[-200:]}")
     return "; ".join(problems)
+
+
+def _copy_of_fedi(into: Path) -> Path:
+    """The ``fedi`` package copied under ``into`` and owned by ``nobody``: the checkout may sit in a folder that
+    user cannot enter (a clone under /root, mode 0700), so the child imports this copy, never the checkout."""
+    copy = into / "src"
+    shutil.copytree(ROOT / "fedi", copy / "fedi", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder, _, files in os.walk(copy):
+        os.chown(folder, NOBODY, NOBODY)
+        for name in files:
+            os.chown(os.path.join(folder, name), NOBODY, NOBODY)
+    return copy
 
 
 @pytest.mark.parametrize("folder_mode", [0o444, 0o555])
@@ -113,7 +138,7 @@ async def test_readonly_file_and_folder(tmp_path: Path, folder_mode: int) -> Non
     """With the file 444 and its folder read-only, opening and writing fail with StoreError naming the file.
 
     Root ignores file modes, so as root the check runs in a child process switched to the ``nobody`` user,
-    which owns the files (the modes, not the ownership, are what deny it).
+    which owns the files (the modes, not the ownership, are what deny it), on a copy of ``fedi`` it owns.
     """
     root = os.geteuid() == 0
     base = Path(tempfile.mkdtemp(prefix="fedi-ro-", dir="/tmp")) if root else tmp_path
@@ -126,16 +151,17 @@ async def test_readonly_file_and_folder(tmp_path: Path, folder_mode: int) -> Non
         if root:
             base.chmod(0o755)
             for p in (folder, path):
-                os.chown(p, 65534, 65534)
+                os.chown(p, NOBODY, NOBODY)
+            source = _copy_of_fedi(base)
         path.chmod(0o444)
         folder.chmod(folder_mode)
         if root:
-            env = {"PYTHONPATH": str(ROOT), "HOME": str(base), "PYTHONDONTWRITEBYTECODE": "1"}
-            way = _as_nobody(env)
+            env = {"HOME": str(base), "PYTHONDONTWRITEBYTECODE": "1"}
+            way = _as_nobody(env, base)
             if isinstance(way, str):
                 pytest.skip(f"running as root, and no way to run Python as 'nobody' here ({way})")
-            prefix, options = way
-            run = subprocess.run([*prefix, sys.executable, "-c", _OPEN_SCRIPT, url(path)], env=env,
+            command, options = way
+            run = subprocess.run([*command, "-I", "-c", _OPEN_SCRIPT, str(source), url(path)], env=env, cwd=base,
                                  capture_output=True, text=True, timeout=60, **options)
             assert run.returncode == 3, run.stdout + run.stderr
             message = run.stdout
@@ -154,6 +180,32 @@ async def test_readonly_file_and_folder(tmp_path: Path, folder_mode: int) -> Non
         assert await s.count_followers(ARCHIVE) == 1
     if root:
         shutil.rmtree(base)
+
+
+def test_readonly_check_passes_from_a_private_checkout(tmp_path: Path) -> None:
+    """The check above passes, or skips saying why, from a checkout in a folder of mode 0700 (a clone under
+    /root) that the user it switches to cannot enter.
+
+    The inner run uses the bare interpreter with this environment's libraries on PYTHONPATH: the environment's
+    own editable install of fedi points at THIS checkout, which ``nobody`` may well read, and would hide the
+    problem."""
+    if os.geteuid() != 0:
+        pytest.skip("only a run as root switches to another user")
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o700)
+    clone = home / "fedi"
+    clone.mkdir()
+    shutil.copy(ROOT / "pyproject.toml", clone)
+    for part in ("fedi", "tests"):
+        shutil.copytree(ROOT / part, clone / part, ignore=shutil.ignore_patterns("__pycache__", "*.sqlite3*"))
+    libraries = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(clone), *libraries]), "PYTHONDONTWRITEBYTECODE": "1"}
+    run = subprocess.run([os.path.realpath(sys.executable), "-s", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "--store=sqlite", "-rs", "tests/test_store_sqlite.py::test_readonly_file_and_folder"],
+                         cwd=clone, env=env, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "2 passed" in run.stdout or "no way to run Python as 'nobody'" in run.stdout, run.stdout[-3000:]
 
 
 async def test_disk_full_is_clear_and_recoverable(store: Store, db: Path) -> None:

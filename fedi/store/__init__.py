@@ -188,7 +188,8 @@ class Store(ABC):
     # followers -----------------------------------------------------------------------------------------------
     @abstractmethod
     async def add_follower(self, follower: Follower) -> bool:
-        """Insert or update by (role, actor_id), keeping the original ``since``. True when it was new."""
+        """Insert or update by (role, actor_id), keeping the original ``since``; ``follow_id`` joins the Follow ids
+        the follower is known by (``follow_senders``) until it stops following. True when it was new."""
 
     @abstractmethod
     async def remove_follower(self, role: str, actor_id: str) -> bool:
@@ -197,6 +198,11 @@ class Store(ABC):
     @abstractmethod
     async def follower(self, role: str, actor_id: str) -> Follower | None:
         """One follower of one of our actors."""
+
+    @abstractmethod
+    async def follow_senders(self, follow_id: str) -> list[tuple[str, str]]:
+        """(role, actor id) of each follower that sent the Follow ``follow_id``: any Follow recorded by
+        ``add_follower`` while it follows, not only the latest (a bare-id Undo may name an older one)."""
 
     @abstractmethod
     async def followers(self, role: str, state: str | None = None, offset: int = 0,

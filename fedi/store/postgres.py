@@ -194,14 +194,21 @@ class PostgresStore(PgRowOps, PgQueueOps):
         f = follower
         _check(f.state, FOLLOWER_STATES, "follower state")
         target = f.shared_inbox or f.inbox
-        # xmax is 0 only on a row this statement inserted: exactly one of several concurrent calls sees True.
-        return bool(await self._fetchval(
-            f"INSERT INTO followers ({_FOLLOWER}, target, target_host) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
-            "$10) ON CONFLICT (role, actor_id) DO UPDATE SET inbox = excluded.inbox, "
-            "shared_inbox = excluded.shared_inbox, host = excluded.host, follow_id = excluded.follow_id, "
-            "state = excluded.state, target = excluded.target, target_host = excluded.target_host "
-            "RETURNING xmax = 0", f.role, f.actor_id, f.inbox, f.shared_inbox, f.host.lower(), f.follow_id,
-            _ts(f.since), f.state, target, _authority(target)))
+
+        async def op(c: Conn) -> bool:
+            # xmax is 0 only on a row this statement inserted: exactly one of several concurrent calls sees True.
+            new = bool(await c.fetchval(
+                f"INSERT INTO followers ({_FOLLOWER}, target, target_host) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+                "$9, $10) ON CONFLICT (role, actor_id) DO UPDATE SET inbox = excluded.inbox, "
+                "shared_inbox = excluded.shared_inbox, host = excluded.host, follow_id = excluded.follow_id, "
+                "state = excluded.state, target = excluded.target, target_host = excluded.target_host "
+                "RETURNING xmax = 0", f.role, f.actor_id, f.inbox, f.shared_inbox, f.host.lower(), f.follow_id,
+                _ts(f.since), f.state, target, _authority(target)))
+            if f.follow_id is not None:
+                await c.execute("INSERT INTO follow_ids (role, actor_id, follow_id) VALUES ($1, $2, $3) "
+                                "ON CONFLICT DO NOTHING", f.role, f.actor_id, f.follow_id)
+            return new
+        return await self._tx(op)
 
     async def remove_follower(self, role: str, actor_id: str) -> bool:
         return await self._execute("DELETE FROM followers WHERE role = $1 AND actor_id = $2", role, actor_id) > 0
@@ -213,6 +220,10 @@ class PostgresStore(PgRowOps, PgQueueOps):
         row = await self._fetchrow(f"SELECT {_FOLLOWER} FROM followers WHERE role = $1 AND actor_id = $2",
                                    role, actor_id)
         return _follower(row) if row else None
+
+    async def follow_senders(self, follow_id: str) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in await self._fetch(
+            "SELECT role, actor_id FROM follow_ids WHERE follow_id = $1 ORDER BY role, actor_id", follow_id)]
 
     async def followers(self, role: str, state: str | None = None, offset: int = 0,
                         limit: int | None = None) -> list[Follower]:
@@ -257,7 +268,8 @@ class PostgresStore(PgRowOps, PgQueueOps):
             for role in roles:
                 if await c.fetchval("SELECT 1 FROM followers WHERE role = $1 AND actor_id = $2", role, new_actor_id):
                     await c.execute("DELETE FROM followers WHERE role = $1 AND actor_id = $2", role, old_actor_id)
-                else:
+                else:  # the old account's Follow ids stay its own: the new account follows by its own Follows
+                    await c.execute("DELETE FROM follow_ids WHERE role = $1 AND actor_id = $2", role, old_actor_id)
                     await c.execute(
                         "UPDATE followers SET actor_id = $1, inbox = $2, shared_inbox = $3, host = $4, target = $5, "
                         "target_host = $6 WHERE role = $7 AND actor_id = $8", new_actor_id, inbox, shared_inbox,

@@ -141,7 +141,22 @@ STEP_1 = (
     "CREATE INDEX reactions_actor ON reactions (actor_id)",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1,)
+STEP_2 = (
+    # Every Follow id a follower sent and we recorded (followers.follow_id holds only the latest): a bare-id Undo
+    # may name any of them (Mastodon re-sends Follows with new ids). The rows go and move with their follower.
+    f"""CREATE TABLE follow_ids (
+        role      {_T} NOT NULL,
+        actor_id  {_T} NOT NULL,
+        follow_id {_T} NOT NULL,
+        PRIMARY KEY (role, actor_id, follow_id),
+        FOREIGN KEY (role, actor_id) REFERENCES followers (role, actor_id) ON DELETE CASCADE ON UPDATE CASCADE
+    )""",
+    "CREATE INDEX follow_ids_id ON follow_ids (follow_id)",
+    "INSERT INTO follow_ids (role, actor_id, follow_id) "
+    "SELECT role, actor_id, follow_id FROM followers WHERE follow_id IS NOT NULL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1, STEP_2)
 """Step n (1-based) takes the schema from version n-1 to n."""
 
 PG_TYPES = {"text": "text", "int": "bigint", "time": "timestamptz", "json": "bytea"}

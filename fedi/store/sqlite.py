@@ -197,6 +197,9 @@ class SqliteStore(SqliteRowOps, QueueOps):
                       "ON CONFLICT (role, actor_id) DO UPDATE SET inbox = excluded.inbox, "
                       "shared_inbox = excluded.shared_inbox, host = excluded.host, follow_id = excluded.follow_id, "
                       "state = excluded.state, target = excluded.target, target_host = excluded.target_host", values)
+            if f.follow_id is not None:
+                c.execute("INSERT INTO follow_ids (role, actor_id, follow_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                          (f.role, f.actor_id, f.follow_id))
             return new
         return await self._tx(op)
 
@@ -214,6 +217,10 @@ class SqliteStore(SqliteRowOps, QueueOps):
                             (role, actor_id)).fetchone()
             return _follower(row) if row else None
         return await self._one(op)
+
+    async def follow_senders(self, follow_id: str) -> list[tuple[str, str]]:
+        return await self._one(lambda c: [tuple(r) for r in c.execute(
+            "SELECT role, actor_id FROM follow_ids WHERE follow_id = ? ORDER BY role, actor_id", (follow_id,))])
 
     async def followers(self, role: str, state: str | None = None, offset: int = 0,
                         limit: int | None = None) -> list[Follower]:
@@ -253,7 +260,8 @@ class SqliteStore(SqliteRowOps, QueueOps):
                 if c.execute("SELECT 1 FROM followers WHERE role = ? AND actor_id = ?",
                              (role, new_actor_id)).fetchone():
                     c.execute("DELETE FROM followers WHERE role = ? AND actor_id = ?", (role, old_actor_id))
-                else:
+                else:  # the old account's Follow ids stay its own: the new account follows by its own Follows
+                    c.execute("DELETE FROM follow_ids WHERE role = ? AND actor_id = ?", (role, old_actor_id))
                     c.execute("UPDATE followers SET actor_id = ?, inbox = ?, shared_inbox = ?, host = ?, target = ?, "
                               "target_host = ? WHERE role = ? AND actor_id = ?",
                               (new_actor_id, inbox, shared_inbox, host.lower(), target, _authority(target), role,

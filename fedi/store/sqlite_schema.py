@@ -143,5 +143,20 @@ STEP_2 = (
     "CREATE INDEX deliveries_due ON deliveries (due, id, host, state) WHERE state IN ('pending', 'retrying')",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1, STEP_2)
+STEP_3 = (
+    # Every Follow id a follower sent and we recorded (followers.follow_id holds only the latest): a bare-id Undo
+    # may name any of them (Mastodon re-sends Follows with new ids). The rows go and move with their follower.
+    """CREATE TABLE follow_ids (
+        role      TEXT NOT NULL,
+        actor_id  TEXT NOT NULL,
+        follow_id TEXT NOT NULL,
+        PRIMARY KEY (role, actor_id, follow_id),
+        FOREIGN KEY (role, actor_id) REFERENCES followers (role, actor_id) ON DELETE CASCADE ON UPDATE CASCADE
+    ) WITHOUT ROWID""",
+    "CREATE INDEX follow_ids_id ON follow_ids (follow_id)",
+    "INSERT INTO follow_ids (role, actor_id, follow_id) "
+    "SELECT role, actor_id, follow_id FROM followers WHERE follow_id IS NOT NULL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1, STEP_2, STEP_3)
 """Step n (1-based) takes the schema from version n-1 to n."""

@@ -37,6 +37,7 @@ TABLES: tuple[Table, ...] = (
        due=TIME, created=TIME, worker=TEXT, attempts=INT, last_status=INT, last_error=TEXT, last_attempt=TIME),
     _t("followers", ("role", "actor_id"), role=TEXT, actor_id=TEXT, inbox=TEXT, shared_inbox=TEXT, host=TEXT,
        follow_id=TEXT, since=TIME, state=TEXT, target=TEXT, target_host=TEXT),
+    _t("follow_ids", ("role", "actor_id", "follow_id"), role=TEXT, actor_id=TEXT, follow_id=TEXT),
     _t("seen", ("id",), id=TEXT, at=TIME),
     _t("received", ("id",), id=TEXT, type=TEXT, actor=TEXT, at=TIME, json=JSON),
     _t("actors", ("actor_id",), actor_id=TEXT, document=JSON, fetched_at=TIME),
