@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fedi.store import Comment, Follower, NewDelivery, OutActivity, Store, TalkChange
+from fedi.store import Comment, Follower, NewDelivery, OutActivity, Pin, Quote, Store, TalkChange
 from fedi.urls import ARCHIVE, OWNER
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -44,6 +44,21 @@ def comment(cid: str, slug: str = "t1", author: str = "https://c.example/users/b
     return Comment(id=cid, slug=slug, parent_id=None, author_id=author, author_name="Bob", author_handle="@bob@c",
                    author_avatar=None, author_url=None, content_html="<p>hi</p>", language="en", published=when,
                    url=None, state=state)
+
+
+def quote(qid: str, slug: str = "t1", author: str = "https://c.example/users/bob", when: datetime = NOW,
+          quoting: str | None = None) -> Quote:
+    return Quote(id=qid, slug=slug, quoting=quoting or f"{author}/statuses/{qid[-1]}", author=author,
+                 request_id=f"{author}/quote_requests/{qid[-1]}", created=when)
+
+
+async def add_quote(store: Store, q: Quote) -> bool:
+    """Store an authorization with its Accept and the Accept's delivery, as the quote handler does."""
+    aid = f"{q.id}/accept"
+    return await store.add_quote(q, OutActivity(id=aid, actor_role=ARCHIVE, type="Accept", slug=q.slug,
+                                                document={"id": aid, "type": "Accept", "result": q.id}, published=NOW),
+                                 NewDelivery(activity_id=aid, inbox="https://c.example/inbox", host="c.example",
+                                             actor_role=ARCHIVE, due=NOW))
 
 
 async def publish_talk(store: Store, slug: str = "t1") -> None:
@@ -96,3 +111,7 @@ async def fill(store: Store, followers: int = 30) -> None:
     await store.add_comment(comment("https://c.example/notes/2", state="pending", when=at(1)))
     await store.add_reaction("like", "https://c.example/likes/1", "https://c.example/users/bob", "t1", NOW)
     await store.add_reaction("announce", "https://c.example/shares/1", "https://c.example/users/bob", "t1", NOW)
+    await store.publish([], [], [], [Pin("t1", 1, True, at(6)), Pin("t2", 1, False, at(7))])
+    await add_quote(store, quote("https://a.example/talks/t1/quotes/q1"))
+    await add_quote(store, quote("https://a.example/talks/t1/quotes/q2", when=at(2)))
+    await store.revoke_quotes("https://c.example/users/bob/statuses/2", "https://c.example/users/bob", at(3))

@@ -59,7 +59,7 @@ def test_round_trip(urls: tuple[str, str, str], capsys: pytest.CaptureFixture[st
     assert bodies[0] == bodies[1] == bodies[2] and "Débat « ouvert »".encode() in bodies[0].body
     # the copied queue works on PostgreSQL: due rows are claimable, and new ids follow the copied ones
     claimed = run(lambda s: s.claim_deliveries(NOW, 100, 60, "after-migrate"), pg)
-    assert len(claimed) == 10  # 13 queued, 3 were resolved before the copy
+    assert len(claimed) == 12  # 13 queued and 2 Accepts of quotes, 3 were resolved before the copy
     new_job = run(lambda s: s.add_job("x", {}, NOW), pg)
     assert new_job > max(r["id"] for r in original["jobs"])
 

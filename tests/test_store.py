@@ -25,6 +25,7 @@ from fedi.store import (
     ActivitySummary,
     CachedKey,
     DeadHost,
+    Pin,
     PublishCounts,
     QueueCounts,
     ReactionCounts,
@@ -38,7 +39,20 @@ from fedi.store import (
 )
 from fedi.store.sqlite import SqliteStore
 from fedi.urls import ARCHIVE, OWNER
-from tests.storedata import NOW, activity, at, change, comment, delivery, fill, follower, publish_talk, sql
+from tests.storedata import (
+    NOW,
+    activity,
+    add_quote,
+    at,
+    change,
+    comment,
+    delivery,
+    fill,
+    follower,
+    publish_talk,
+    quote,
+    sql,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -341,11 +355,48 @@ async def test_remove_actor_everywhere(store: Store) -> None:
     await store.add_comment(comment("https://c.example/notes/1", author=bob.actor_id))
     await store.add_reaction("like", "https://c.example/likes/1", bob.actor_id, "t1", NOW)
     await store.record_received("https://c.example/accept/1", "Accept", bob.actor_id, {"type": "Accept"}, NOW)
+    await add_quote(store, quote("https://a.example/talks/t1/quotes/q1", author=bob.actor_id))
     assert await store.remove_actor(bob.actor_id) == {
-        "followers": 2, "comments": 1, "reactions": 1, "keys": 1, "actors": 1, "received": 1}
+        "followers": 2, "comments": 1, "reactions": 1, "keys": 1, "actors": 1, "received": 1, "quotes": 1}
+    assert await store.quote("https://a.example/talks/t1/quotes/q1") is None
     assert await store.count_followers(ARCHIVE) == 1 and await store.count_followers(OWNER) == 0
     assert await store.cached_key(bob.actor_id + "#main-key") is None
     assert await store.reaction_counts("t1") == ReactionCounts(0, 0)
+
+
+async def test_pins_are_stored_once_and_featured_lists_live_pinned_talks(store: Store) -> None:
+    """Pins take versions like talks (a repeat is skipped, a gap refused with nothing written); ``featured`` is
+    the pinned live talks, newest first."""
+    await store.publish([change("t1"), change("t2", when=at(5)), change("t3", when=at(10))], [], [])
+    await store.publish([], [], [], [Pin("t1", 1, True, NOW), Pin("t2", 1, True, NOW), Pin("t3", 1, False, NOW)])
+    assert await store.featured() == ["t2", "t1"]
+    await store.publish([], [], [], [Pin("t1", 1, True, NOW)])  # the same publish again
+    with pytest.raises(StoreError, match="another publish ran meanwhile"):
+        await store.publish([], [activity("a9")], [delivery("a9", 1)], [Pin("t1", 3, False, at(1))])
+    assert await store.activity("a9") is None and await store.featured() == ["t2", "t1"]
+    await store.publish([], [], [], [Pin("t1", 2, False, at(1))])
+    assert await store.featured() == ["t2"]
+    await store.publish([change("t2", 0, when=at(5), deleted=at(20))], [], [])
+    assert await store.featured() == []
+    assert await store.pins() == [Pin("t1", 2, False, at(1)), Pin("t2", 1, True, NOW), Pin("t3", 1, False, NOW)]
+
+
+async def test_quote_authorizations_are_kept_once_and_revoked_by_their_author(store: Store) -> None:
+    """add_quote keeps the authorization, its Accept and one delivery, once; only its author revokes it, and a
+    revoked one stays revoked when the same request comes again."""
+    await publish_talk(store)
+    q = quote("https://a.example/talks/t1/quotes/q1")
+    assert await add_quote(store, q)
+    assert not await add_quote(store, q)
+    assert await store.quote(q.id) == q
+    assert (await store.activity(f"{q.id}/accept"))["result"] == q.id
+    assert (await store.delivery_counts(f"{q.id}/accept")).pending == 1
+    assert await store.revoke_quotes(q.quoting, "https://c.example/users/eve", at(1)) == 0
+    assert await store.revoke_quotes(q.quoting, q.author, at(1)) == 1
+    assert await store.revoke_quotes(q.quoting, q.author, at(2)) == 0
+    assert not await add_quote(store, q)
+    assert await store.quote(q.id) == replace(q, revoked=at(1))
+    assert await store.quote("https://a.example/talks/t1/quotes/none") is None
 
 
 async def test_move_follower(store: Store) -> None:

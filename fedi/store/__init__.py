@@ -41,8 +41,10 @@ from .records import (
     Job,
     NewDelivery,
     OutActivity,
+    Pin,
     PublishCounts,
     QueueCounts,
+    Quote,
     ReactionCounts,
     Status,
     TalkChange,
@@ -56,8 +58,8 @@ from .tables import TABLES, Row
 __all__ = [
     "COMMENT_STATES", "FOLLOWER_STATES", "KEY_KINDS", "REACTION_KINDS", "ActivitySummary", "CachedActor",
     "CachedKey", "Comment", "DeadHost", "Delivery", "DeliveryInfo", "Document", "Follower", "HostState", "Job",
-    "NewDelivery", "OutActivity", "PublishCounts", "QueueCounts", "ReactionCounts", "Row", "Status", "Store",
-    "TABLES", "TalkChange", "TalkJson", "TalkRecord", "TalkStamp", "Target", "open_store",
+    "NewDelivery", "OutActivity", "Pin", "PublishCounts", "Quote", "QueueCounts", "ReactionCounts", "Row", "Status",
+    "Store", "TABLES", "TalkChange", "TalkJson", "TalkRecord", "TalkStamp", "Target", "open_store",
 ]
 
 
@@ -161,16 +163,25 @@ class Store(ABC):
 
     @abstractmethod
     async def publish(self, changes: Sequence[TalkChange], activities: Sequence[OutActivity],
-                      deliveries: Sequence[NewDelivery]) -> PublishCounts:
-        """Write talk rows, outgoing activities and their delivery rows in ONE transaction.
+                      deliveries: Sequence[NewDelivery], pins: Sequence[Pin] = ()) -> PublishCounts:
+        """Write talk rows, pin states, outgoing activities and their delivery rows in ONE transaction.
 
         Each change makes its talk row what the change says: a new slug is inserted; an existing row takes a
         change whose version is the stored version + 1 (an Update, or a re-Create after deletion), or a deletion
         at the stored version. A change the row already matches is skipped (the same publish run again). Any
         other version means another publish ran meanwhile: StoreError, and nothing of this call is written.
-        Activities are kept once per id and deliveries once per (activity id, inbox), so running the same
-        publish again writes nothing new. Returns the rows actually written.
+        Pins follow the same rule: version 1 for a talk never pinned, else the stored version + 1; a pin equal
+        to the stored one is skipped. Activities are kept once per id and deliveries once per (activity id,
+        inbox), so running the same publish again writes nothing new. Returns the rows actually written.
         """
+
+    @abstractmethod
+    async def pins(self) -> list[Pin]:
+        """Every talk's last announced pin state (talks never pinned have none), by slug."""
+
+    @abstractmethod
+    async def featured(self) -> list[str]:
+        """The slugs of the pinned talks not deleted, in the order of ``talks`` (newest ``published`` first)."""
 
     # outgoing activities -------------------------------------------------------------------------------------
     @abstractmethod
@@ -221,9 +232,9 @@ class Store(ABC):
     async def remove_actor(self, actor_id: str) -> dict[str, int]:
         """Forget a remote actor everywhere (it was deleted, or blocked).
 
-        Removes it from the followers of every role, its cached document and keys, its comments, reactions and
-        received records. Returns the rows removed per kind: followers, comments, reactions, keys, actors,
-        received.
+        Removes it from the followers of every role, its cached document and keys, its comments, reactions,
+        received records and the quote authorizations of its posts. Returns the rows removed per kind:
+        followers, comments, reactions, keys, actors, received, quotes.
         """
 
     @abstractmethod
@@ -485,6 +496,23 @@ class Store(ABC):
     @abstractmethod
     async def reaction_counts(self, slug: str) -> ReactionCounts:
         """(likes, shares) of a talk."""
+
+    # quote authorizations ----------------------------------------------------------------------------------------
+    @abstractmethod
+    async def add_quote(self, quote: Quote, activity: OutActivity, delivery: NewDelivery) -> bool:
+        """Keep a quote authorization with its Accept and the Accept's delivery row, in ONE transaction.
+
+        Each is kept once per id (the delivery once per activity and inbox), so answering the same request
+        again writes nothing new; an authorization already revoked stays revoked. True when the authorization
+        was new."""
+
+    @abstractmethod
+    async def quote(self, quote_id: str) -> Quote | None:
+        """One authorization by its URI, revoked or not."""
+
+    @abstractmethod
+    async def revoke_quotes(self, quoting: str, author: str, now: datetime) -> int:
+        """The post ``quoting`` by ``author`` was deleted: its authorizations are revoked. Returns how many."""
 
     # fedi status ---------------------------------------------------------------------------------------------
     @abstractmethod

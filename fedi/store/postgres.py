@@ -30,7 +30,9 @@ from .records import (
     Follower,
     NewDelivery,
     OutActivity,
+    Pin,
     PublishCounts,
+    Quote,
     ReactionCounts,
     Status,
     TalkChange,
@@ -109,30 +111,67 @@ class PostgresStore(PgRowOps, PgQueueOps):
         return int(await self._fetchval("SELECT count(*) FROM talks WHERE deleted IS NULL"))
 
     async def publish(self, changes: Sequence[TalkChange], activities: Sequence[OutActivity],
-                      deliveries: Sequence[NewDelivery]) -> PublishCounts:
+                      deliveries: Sequence[NewDelivery], pins: Sequence[Pin] = ()) -> PublishCounts:
         talk_rows = [(ch.slug, ch.uuid, ch.version, ch.object_hash, _ts(ch.published), _ts(ch.updated),
                       _ts_opt(ch.deleted), _enc(ch.object)) for ch in changes]
-        acts = [list(col) for col in zip(*[(a.id, a.actor_role, a.type, a.slug, _ts(a.published), _enc(a.document))
-                                           for a in activities], strict=True)] or [[]] * 6
-        queue = [list(col) for col in zip(*[(d.activity_id, d.inbox, d.host.lower(), d.actor_role, _ts(d.due))
-                                            for d in deliveries], strict=True)] or [[]] * 5
 
         async def op(c: Conn) -> PublishCounts:
             # One publish at a time across every process (as SQLite's write lock does): the version checks below
             # then see every earlier publish.
             await c.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCKS, PUBLISH_LOCK)
             talks = await self._apply_changes(c, changes, talk_rows)
-            stored = _count(await c.execute(
-                "INSERT INTO activities (id, actor_role, type, slug, published, json) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
-                "$6::bytea[]) ON CONFLICT (id) DO NOTHING", *acts)) if activities else 0
-            queued = _count(await c.execute(
-                "INSERT INTO deliveries (activity_id, inbox, host, actor_role, due, created) "
-                "SELECT a, i, h, r, d, d FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-                "$5::timestamptz[]) AS u(a, i, h, r, d) ON CONFLICT (activity_id, inbox) DO NOTHING",
-                *queue)) if deliveries else 0
+            await self._apply_pins(c, pins)
+            stored, queued = await self._queue(c, activities, deliveries)
             return PublishCounts(talks, stored, queued)
         return await self._tx(op)
+
+    @staticmethod
+    async def _queue(c: Conn, activities: Sequence[OutActivity], deliveries: Sequence[NewDelivery]) -> tuple[int, int]:
+        """Insert activities (once per id) and delivery rows (once per activity and inbox): rows written."""
+        acts = [list(col) for col in zip(*[(a.id, a.actor_role, a.type, a.slug, _ts(a.published), _enc(a.document))
+                                           for a in activities], strict=True)] or [[]] * 6
+        queue = [list(col) for col in zip(*[(d.activity_id, d.inbox, d.host.lower(), d.actor_role, _ts(d.due))
+                                            for d in deliveries], strict=True)] or [[]] * 5
+        stored = _count(await c.execute(
+            "INSERT INTO activities (id, actor_role, type, slug, published, json) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], "
+            "$6::bytea[]) ON CONFLICT (id) DO NOTHING", *acts)) if activities else 0
+        queued = _count(await c.execute(
+            "INSERT INTO deliveries (activity_id, inbox, host, actor_role, due, created) "
+            "SELECT a, i, h, r, d, d FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+            "$5::timestamptz[]) AS u(a, i, h, r, d) ON CONFLICT (activity_id, inbox) DO NOTHING",
+            *queue)) if deliveries else 0
+        return stored, queued
+
+    async def _apply_pins(self, c: Conn, pins: Sequence[Pin]) -> int:
+        """Write the pin rows, each as the SQLite backend's ``_apply_pin`` does."""
+        if not pins:
+            return 0
+        stored = {r[0]: (r[1], bool(r[2])) for r in await c.fetch(
+            "SELECT slug, version, pinned FROM pins WHERE slug = ANY($1::text[]) FOR UPDATE", [p.slug for p in pins])}
+        written = 0
+        for pin in pins:
+            version, pinned = stored.get(pin.slug, (0, None))
+            if (version, pinned) == (pin.version, pin.pinned):
+                continue
+            if pin.version != version + 1:
+                raise StoreError(f"store {self.name}: the pin of talk {pin.slug!r} is at version {version} but this "
+                                 f"change stores version {pin.version}; another publish ran meanwhile: run it again")
+            await c.execute("INSERT INTO pins (slug, version, pinned, at) VALUES ($1, $2, $3, $4) ON CONFLICT (slug) "
+                            "DO UPDATE SET version = excluded.version, pinned = excluded.pinned, at = excluded.at",
+                            pin.slug, pin.version, int(pin.pinned), _ts(pin.at))
+            stored[pin.slug] = (pin.version, pin.pinned)
+            written += 1
+        return written
+
+    async def pins(self) -> list[Pin]:
+        return [Pin(r[0], r[1], bool(r[2]), r[3]) for r in await self._fetch(
+            "SELECT slug, version, pinned, at FROM pins ORDER BY slug")]
+
+    async def featured(self) -> list[str]:
+        return [r[0] for r in await self._fetch(
+            "SELECT t.slug FROM pins p JOIN talks t ON t.slug = p.slug WHERE p.pinned = 1 AND t.deleted IS NULL "
+            "ORDER BY t.published DESC, t.slug")]
 
     async def _apply_changes(self, c: Conn, changes: Sequence[TalkChange], rows: list[tuple[Any, ...]]) -> int:
         """Write the talk rows, each as the SQLite backend's ``_apply_change`` does; 0 for a row already as its
@@ -252,6 +291,7 @@ class PostgresStore(PgRowOps, PgQueueOps):
             "keys": "DELETE FROM keys WHERE owner = $1",
             "actors": "DELETE FROM actors WHERE actor_id = $1",
             "received": "DELETE FROM received WHERE actor = $1",
+            "quotes": "DELETE FROM quotes WHERE author = $1",
         }
 
         async def op(c: Conn) -> dict[str, int]:
@@ -457,6 +497,28 @@ class PostgresStore(PgRowOps, PgQueueOps):
                                  "'announce') FROM reactions WHERE slug = $1", slug)
         assert r is not None
         return ReactionCounts(r[0], r[1])
+
+    # quote authorizations -----------------------------------------------------------------------------------------
+    async def add_quote(self, quote: Quote, activity: OutActivity, delivery: NewDelivery) -> bool:
+        q = quote
+
+        async def op(c: Conn) -> bool:
+            new = _count(await c.execute(
+                "INSERT INTO quotes (id, slug, quoting, author, request_id, created, revoked) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+                q.id, q.slug, q.quoting, q.author, q.request_id, _ts(q.created), _ts_opt(q.revoked))) == 1
+            await self._queue(c, [activity], [delivery])
+            return new
+        return await self._tx(op)
+
+    async def quote(self, quote_id: str) -> Quote | None:
+        row = await self._fetchrow("SELECT id, slug, quoting, author, request_id, created, revoked FROM quotes "
+                                   "WHERE id = $1", quote_id)
+        return Quote(*row) if row else None
+
+    async def revoke_quotes(self, quoting: str, author: str, now: datetime) -> int:
+        return await self._execute("UPDATE quotes SET revoked = $1 WHERE quoting = $2 AND author = $3 "
+                                   "AND revoked IS NULL", _ts(now), quoting, author)
 
     # fedi status ------------------------------------------------------------------------------------------------------
     async def status(self, now: datetime, dead_host_days: float = 7.0, recent: int = 5) -> Status:

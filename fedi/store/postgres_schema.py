@@ -156,7 +156,29 @@ STEP_2 = (
     "SELECT role, actor_id, follow_id FROM followers WHERE follow_id IS NOT NULL",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1, STEP_2)
+STEP_3 = (
+    # a talk's pinned state as last announced (Add/Remove to the featured collection); version counts the changes
+    f"""CREATE TABLE pins (
+        slug    {_T} PRIMARY KEY REFERENCES talks (slug),
+        version integer NOT NULL CHECK (version >= 1),
+        pinned  integer NOT NULL CHECK (pinned IN (0, 1)),
+        at      timestamptz NOT NULL
+    )""",
+    # QuoteAuthorizations granted to remote posts; revoked when the quoting post is deleted
+    f"""CREATE TABLE quotes (
+        id         {_T} PRIMARY KEY,
+        slug       {_T} NOT NULL REFERENCES talks (slug),
+        quoting    {_T} NOT NULL,
+        author     {_T} NOT NULL,
+        request_id {_T},
+        created    timestamptz NOT NULL,
+        revoked    timestamptz
+    )""",
+    "CREATE INDEX quotes_quoting ON quotes (quoting)",
+    "CREATE INDEX quotes_author ON quotes (author)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1, STEP_2, STEP_3)
 """Step n (1-based) takes the schema from version n-1 to n."""
 
 PG_TYPES = {"text": "text", "int": "bigint", "time": "timestamptz", "json": "bytea"}

@@ -81,6 +81,37 @@ class PublishCounts(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Pin:
+    """A talk's pinned state as last announced to followers (``Add``/``Remove`` to the featured collection).
+
+    ``version`` counts the announced changes: the first pin stores 1, each later change the stored version + 1
+    (the caller mints the Add/Remove ids from it, so that pinning again after an unpin is a new activity).
+    """
+
+    slug: str
+    version: int
+    pinned: bool
+    at: datetime
+    """When this state was announced."""
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A QuoteAuthorization: the archive lets ``quoting`` (a remote post by ``author``) quote talk ``slug``."""
+
+    id: str
+    """The authorization's URI, served while it is not revoked."""
+    slug: str
+    quoting: str
+    """The quoting post's id (the authorization's ``interactingObject``)."""
+    author: str
+    """The quoting post's author, who asked (only they may revoke it, by deleting the post)."""
+    request_id: str | None
+    created: datetime
+    revoked: datetime | None = None
+
+
+@dataclass(frozen=True)
 class ActivitySummary:
     id: str
     type: str

@@ -27,7 +27,9 @@ from .records import (
     Follower,
     NewDelivery,
     OutActivity,
+    Pin,
     PublishCounts,
+    Quote,
     ReactionCounts,
     Status,
     TalkChange,
@@ -120,20 +122,52 @@ class SqliteStore(SqliteRowOps, QueueOps):
         return await self._one(lambda c: c.execute("SELECT count(*) FROM talks WHERE deleted IS NULL").fetchone()[0])
 
     async def publish(self, changes: Sequence[TalkChange], activities: Sequence[OutActivity],
-                      deliveries: Sequence[NewDelivery]) -> PublishCounts:
+                      deliveries: Sequence[NewDelivery], pins: Sequence[Pin] = ()) -> PublishCounts:
         def op(c: sqlite3.Connection) -> PublishCounts:
             talks = sum(self._apply_change(c, change) for change in changes)
-            stored = sum(c.execute(
-                "INSERT INTO activities (id, actor_role, type, slug, published, json) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO NOTHING",
-                (a.id, a.actor_role, a.type, a.slug, _ts(a.published), _enc(a.document))).rowcount for a in activities)
-            queued = c.executemany(
-                "INSERT INTO deliveries (activity_id, inbox, host, actor_role, due, created) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (activity_id, inbox) DO NOTHING",
-                [(d.activity_id, d.inbox, d.host.lower(), d.actor_role, _ts(d.due), _ts(d.due)) for d in deliveries],
-            ).rowcount if deliveries else 0
+            for pin in pins:
+                self._apply_pin(c, pin)
+            stored, queued = self._queue(c, activities, deliveries)
             return PublishCounts(talks, stored, queued)
         return await self._tx(op)
+
+    @staticmethod
+    def _queue(c: sqlite3.Connection, activities: Sequence[OutActivity],
+               deliveries: Sequence[NewDelivery]) -> tuple[int, int]:
+        """Insert activities (once per id) and delivery rows (once per activity and inbox): rows written."""
+        stored = sum(c.execute(
+            "INSERT INTO activities (id, actor_role, type, slug, published, json) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            (a.id, a.actor_role, a.type, a.slug, _ts(a.published), _enc(a.document))).rowcount for a in activities)
+        queued = c.executemany(
+            "INSERT INTO deliveries (activity_id, inbox, host, actor_role, due, created) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (activity_id, inbox) DO NOTHING",
+            [(d.activity_id, d.inbox, d.host.lower(), d.actor_role, _ts(d.due), _ts(d.due)) for d in deliveries],
+        ).rowcount if deliveries else 0
+        return stored, queued
+
+    def _apply_pin(self, c: sqlite3.Connection, pin: Pin) -> int:
+        """Write one pin row; 0 when it already is as ``pin`` wants (the same publish run again)."""
+        row = c.execute("SELECT version, pinned FROM pins WHERE slug = ?", (pin.slug,)).fetchone()
+        version, pinned = row if row else (0, None)
+        if row is not None and (version, bool(pinned)) == (pin.version, pin.pinned):
+            return 0
+        if pin.version != version + 1:
+            raise StoreError(f"store {self.path}: the pin of talk {pin.slug!r} is at version {version} but this "
+                             f"change stores version {pin.version}; another publish ran meanwhile: run it again")
+        c.execute("INSERT INTO pins (slug, version, pinned, at) VALUES (?, ?, ?, ?) ON CONFLICT (slug) DO UPDATE "
+                  "SET version = excluded.version, pinned = excluded.pinned, at = excluded.at",
+                  (pin.slug, pin.version, int(pin.pinned), _ts(pin.at)))
+        return 1
+
+    async def pins(self) -> list[Pin]:
+        return await self._one(lambda c: [Pin(r[0], r[1], bool(r[2]), _dt(r[3])) for r in c.execute(
+            "SELECT slug, version, pinned, at FROM pins ORDER BY slug")])
+
+    async def featured(self) -> list[str]:
+        return await self._one(lambda c: [r[0] for r in c.execute(
+            "SELECT t.slug FROM pins p JOIN talks t ON t.slug = p.slug WHERE p.pinned = 1 AND t.deleted IS NULL "
+            "ORDER BY t.published DESC, t.slug")])
 
     def _apply_change(self, c: sqlite3.Connection, change: TalkChange) -> int:
         """Write one talk row; 0 when it already is as ``change`` wants (the same publish run again)."""
@@ -247,6 +281,7 @@ class SqliteStore(SqliteRowOps, QueueOps):
             "keys": "DELETE FROM keys WHERE owner = ?",
             "actors": "DELETE FROM actors WHERE actor_id = ?",
             "received": "DELETE FROM received WHERE actor = ?",
+            "quotes": "DELETE FROM quotes WHERE author = ?",
         }
         return await self._tx(lambda c: {k: c.execute(sql, (actor_id,)).rowcount for k, sql in statements.items()})
 
@@ -466,6 +501,31 @@ class SqliteStore(SqliteRowOps, QueueOps):
                           "FROM reactions WHERE slug = ?", (slug,)).fetchone()
             return ReactionCounts(r[0], r[1])
         return await self._one(op)
+
+    # quote authorizations -----------------------------------------------------------------------------------------
+    async def add_quote(self, quote: Quote, activity: OutActivity, delivery: NewDelivery) -> bool:
+        q = quote
+        values = (q.id, q.slug, q.quoting, q.author, q.request_id, _ts(q.created),
+                  None if q.revoked is None else _ts(q.revoked))
+
+        def op(c: sqlite3.Connection) -> bool:
+            new = c.execute("INSERT INTO quotes (id, slug, quoting, author, request_id, created, revoked) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING", values).rowcount == 1
+            self._queue(c, [activity], [delivery])
+            return new
+        return await self._tx(op)
+
+    async def quote(self, quote_id: str) -> Quote | None:
+        def op(c: sqlite3.Connection) -> Quote | None:
+            r = c.execute("SELECT id, slug, quoting, author, request_id, created, revoked FROM quotes WHERE id = ?",
+                          (quote_id,)).fetchone()
+            return Quote(r[0], r[1], r[2], r[3], r[4], _dt(r[5]), _dt_opt(r[6])) if r else None
+        return await self._one(op)
+
+    async def revoke_quotes(self, quoting: str, author: str, now: datetime) -> int:
+        values = (_ts(now), quoting, author)
+        return await self._write(lambda c: c.execute(
+            "UPDATE quotes SET revoked = ? WHERE quoting = ? AND author = ? AND revoked IS NULL", values).rowcount)
 
     # fedi status ------------------------------------------------------------------------------------------------------
     async def status(self, now: datetime, dead_host_days: float = 7.0, recent: int = 5) -> Status:

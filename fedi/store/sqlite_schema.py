@@ -158,5 +158,27 @@ STEP_3 = (
     "SELECT role, actor_id, follow_id FROM followers WHERE follow_id IS NOT NULL",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1, STEP_2, STEP_3)
+STEP_4 = (
+    # a talk's pinned state as last announced (Add/Remove to the featured collection); version counts the changes
+    """CREATE TABLE pins (
+        slug    TEXT PRIMARY KEY REFERENCES talks (slug),
+        version INTEGER NOT NULL CHECK (version >= 1),
+        pinned  INTEGER NOT NULL CHECK (pinned IN (0, 1)),
+        at      INTEGER NOT NULL
+    )""",
+    # QuoteAuthorizations granted to remote posts; revoked when the quoting post is deleted
+    """CREATE TABLE quotes (
+        id         TEXT PRIMARY KEY,
+        slug       TEXT NOT NULL REFERENCES talks (slug),
+        quoting    TEXT NOT NULL,
+        author     TEXT NOT NULL,
+        request_id TEXT,
+        created    INTEGER NOT NULL,
+        revoked    INTEGER
+    )""",
+    "CREATE INDEX quotes_quoting ON quotes (quoting)",
+    "CREATE INDEX quotes_author ON quotes (author)",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (STEP_1, STEP_2, STEP_3, STEP_4)
 """Step n (1-based) takes the schema from version n-1 to n."""

@@ -51,6 +51,9 @@ TABLES: tuple[Table, ...] = (
        author_handle=TEXT, author_avatar=TEXT, author_url=TEXT, content_html=TEXT, language=TEXT, published=TIME,
        url=TEXT, state=TEXT, updated=TIME),
     _t("reactions", ("slug", "kind", "actor_id"), slug=TEXT, kind=TEXT, actor_id=TEXT, activity_id=TEXT, at=TIME),
+    _t("pins", ("slug",), slug=TEXT, version=INT, pinned=INT, at=TIME),
+    _t("quotes", ("id",), id=TEXT, slug=TEXT, quoting=TEXT, author=TEXT, request_id=TEXT, created=TIME,
+       revoked=TIME),
 )
 """Every table, each after the tables its rows refer to (copy in this order, delete in the reverse one)."""
 
