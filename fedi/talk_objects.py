@@ -54,8 +54,14 @@ CONTEXT: list[Any] = [AS, {
     "likes": {"@id": "as:likes", "@type": "@id"},
     "dislikes": {"@id": "as:dislikes", "@type": "@id"},
     "shares": {"@id": "as:shares", "@type": "@id"},
+    # who may quote a talk (FEP-044f, with GoToSocial's interaction policy terms, as Mastodon declares them)
+    "gts": "https://gotosocial.org/ns#",
+    "interactionPolicy": {"@id": "gts:interactionPolicy", "@type": "@id"},
+    "canQuote": {"@id": "gts:canQuote", "@type": "@id"},
+    "automaticApproval": {"@id": "gts:automaticApproval", "@type": "@id"},
 }]
 """The context of talk objects and of the activities that carry them."""
+
 
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
                ".gif": "image/gif"}
@@ -196,6 +202,7 @@ def video(config: Config, urls: Urls, talk: Talk, *, uuid: str, published: dt.da
         "state": 1,
         "isLiveBroadcast": False,
         "replies": replies(urls, talk.slug, replies_count),
+        "interactionPolicy": quotable(),
         # PeerTube fetches these by URL for its counts and fails on an embedded object
         "likes": urls.likes(talk.slug),
         "dislikes": urls.dislikes(talk.slug),
@@ -234,6 +241,7 @@ def note(config: Config, urls: Urls, talk: Talk, *, published: dt.datetime, upda
         "replies": replies(urls, talk.slug, replies_count),
         "likes": {"id": urls.likes(talk.slug), "type": "Collection", "totalItems": likes},
         "shares": {"id": urls.shares(talk.slug), "type": "Collection", "totalItems": shares},
+        "interactionPolicy": quotable(),
     }
     if iso(updated) != iso(published):
         doc["updated"] = iso(updated)  # Mastodon marks a status "edited" whenever `updated` is present
@@ -249,6 +257,12 @@ def comments_policy(config: Config) -> int:
     """PeerTube's ``commentsPolicy`` (interop.md §2.2): replies are welcome, and with ``moderation = "all"``
     each waits for approval. ``followers`` approves some at once, so PeerTube is told they are enabled."""
     return COMMENTS_REQUIRE_APPROVAL if config.interactions.moderation == "all" else COMMENTS_ENABLED
+
+
+def quotable() -> dict[str, Any]:
+    """Anyone may quote a talk, approved at once: Mastodon (4.5+) lets no one quote a post without
+    ``interactionPolicy.canQuote``; fedi answers each QuoteRequest with an Accept (``quotes``)."""
+    return {"canQuote": {"automaticApproval": [PUBLIC]}}
 
 
 def with_counts(obj: dict[str, Any], replies_count: int, likes: int, shares: int) -> dict[str, Any]:
