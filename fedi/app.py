@@ -83,7 +83,7 @@ async def sync_archive(ctx: Context) -> publish.Result:
     ctx.problems = problems
     ctx.talks = {t.slug: t for t in loaded}
     ctx.loaded.set()
-    result = await publish.sync(ctx.config, ctx.urls, ctx.store, loaded, ctx.clock())
+    result = await publish.sync(ctx.config, ctx.urls, ctx.store, loaded, ctx.clock(), keys=ctx.keys)
     for step in result.steps:
         log.info("published %s of %s to %d inbox(es)", step.kind, step.slug, step.inboxes)
     ctx.invalidate()

@@ -222,6 +222,17 @@ def update_actor(actor_doc: dict[str, Any], activity_id: str, now: dt.datetime) 
             "object": embed(actor_doc)}
 
 
+# pinned talks -------------------------------------------------------------------------------------
+
+def pin(urls: Urls, slug: str, activity_id: str, pinned: bool, now: dt.datetime) -> dict[str, Any]:
+    """Add (pin) or Remove (unpin) of a talk to the archive's featured collection: Mastodon pins or unpins it
+    live when ``target`` is the actor's ``featured`` and the talk is one of the actor's own posts."""
+    archive = urls.actor(ARCHIVE)
+    return {"@context": [AS], "id": activity_id, "type": "Add" if pinned else "Remove", "actor": archive,
+            "published": iso(now), "to": [PUBLIC], "cc": followers_of(urls, archive), "object": urls.talk(slug),
+            "target": urls.featured(ARCHIVE)}
+
+
 # collections --------------------------------------------------------------------------------------
 
 def ordered_collection(id: str, total: int, first: str | None = None, last: str | None = None) -> dict[str, Any]:
@@ -307,6 +318,7 @@ def following(urls: Urls, role: str) -> dict[str, Any]:
 
 
 def featured(urls: Urls, role: str, items: Sequence[Any] = ()) -> dict[str, Any]:
-    """Pinned posts (Mastodon syncs this collection); empty unless ``items`` are given."""
+    """Pinned posts, all of them in the collection itself: Mastodon reads only its first page, takes the
+    items as URIs and fetches those it does not know. Empty unless ``items`` are given."""
     return {**ordered_collection(urls.featured(role), len(items)),
             "orderedItems": [embed(i) if isinstance(i, dict) else i for i in items]}

@@ -15,6 +15,11 @@ one (one POST per shared inbox, however many followers stand behind it), else it
 - ``Update`` and ``Delete`` → the followers of both roles, once per inbox: every server that may hold the talk.
 - A talk is announced once, at its first publication: an Update never re-announces, and neither does a talk
   added again after its removal (Mastodon keeps a tombstone for a deleted id and refuses it anyway).
+- Pinning (``pinned = true`` in the entry) or unpinning a live talk → ``Add`` / ``Remove`` with ``target`` the
+  archive's ``featured`` collection, then one ``Update`` of the archive per sync (Mastodon re-reads ``featured``
+  when the actor is updated, and fetches pinned talks it never received), to the followers of both roles. What
+  was announced is stored (``store.pins``), so each change is sent once, however often the sync runs. A pinned
+  talk that is deleted leaves ``featured`` without an activity of its own: its Delete unpins it everywhere.
 
 ``published`` of the talk and of its activities is the moment fedi first publishes it (Mastodon only pushes
 posts of the last hours to home timelines, interop.md §1.3); the recording date travels as
@@ -33,10 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import keys as keys_mod
 from . import objects
 from .config import Config
 from .errors import ConfigError, StoreError
-from .store import NewDelivery, OutActivity, PublishCounts, Store, TalkChange, TalkRecord, Target
+from .store import NewDelivery, OutActivity, Pin, PublishCounts, Store, TalkChange, TalkRecord, Target
 from .talks import Talk
 from .urls import ARCHIVE, OWNER, Urls
 
@@ -45,7 +51,7 @@ log = logging.getLogger(__name__)
 VOLATILE = ("published", "updated", "replies", "likes", "shares")
 """Fields that change without the talk changing (dates, counters): they never trigger an Update."""
 
-CREATE, UPDATE, DELETE = "create", "update", "delete"
+CREATE, UPDATE, DELETE, PIN, UNPIN = "create", "update", "delete", "pin", "unpin"
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,7 @@ class Step:
     """What one talk's change sends: its activities and how many distinct inboxes they reach."""
 
     kind: str
-    """``create``, ``update`` or ``delete``."""
+    """``create``, ``update``, ``delete``, ``pin`` or ``unpin``."""
     slug: str
     activities: tuple[dict[str, Any], ...]
     counts: tuple[int, ...]
@@ -81,6 +87,11 @@ class Plan:
     activities: tuple[OutActivity, ...] = ()
     deliveries: tuple[NewDelivery, ...] = ()
     steps: tuple[Step, ...] = ()
+    pins: tuple[Pin, ...] = ()
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.changes or self.pins)
 
 
 @dataclass
@@ -131,13 +142,16 @@ def build_object(config: Config, urls: Urls, talk: Talk, *, uuid: str, published
 
 def plan(config: Config, urls: Urls, talks: Iterable[Talk], records: Mapping[str, TalkRecord], targets: Targets,
          now: dt.datetime, *, keep: Iterable[str] = (), only: Iterable[str] | None = None,
-         used_ids: Iterable[str] = ()) -> Plan:
+         used_ids: Iterable[str] = (), pins: Mapping[str, Pin] | None = None,
+         archive: dict[str, Any] | None = None) -> Plan:
     """What to write so that the store matches ``talks``: a pure function of its arguments.
 
     ``keep``: slugs whose entry exists but could not be read (a typo must not delete a published talk).
     ``only``: restrict the comparison to these slugs (``fedi publish FILE``). ``used_ids``: plain Delete ids the
     store already holds: a talk removed, added again and removed again needs a new Delete id, or receivers (and
-    the store) would take the second Delete for the first.
+    the store) would take the second Delete for the first. ``pins``: the pin states announced so far, by slug
+    (None: pins are left as they are). ``archive``: the archive's actor document, for the Update that follows
+    pin changes (without it, none is sent).
     """
     current = {t.slug: t for t in talks}
     wanted = set(only) if only is not None else None
@@ -150,7 +164,9 @@ def plan(config: Config, urls: Urls, talks: Iterable[Talk], records: Mapping[str
     def send(kind: str, slug: str, sent: Sequence[tuple[dict[str, Any], str, Sequence[Target]]]) -> None:
         inboxes: set[str] = set()
         for activity, role, to in sent:
-            activities.append(OutActivity(id=activity["id"], actor_role=role, type=activity["type"], slug=slug,
+            inner = activity.get("object")
+            about = None if isinstance(inner, dict) and inner.get("id") == archive_id else slug  # Update{archive}
+            activities.append(OutActivity(id=activity["id"], actor_role=role, type=activity["type"], slug=about,
                                           document=activity, published=now))
             deliveries.extend(NewDelivery(activity_id=activity["id"], inbox=t.inbox, host=t.host, actor_role=role,
                                           due=now) for t in spread(to))
@@ -195,7 +211,40 @@ def plan(config: Config, urls: Urls, talks: Iterable[Talk], records: Mapping[str
             if delete["id"] in used:  # removed once already: receivers and the store dedupe by id
                 delete["id"] = urls.redelete(slug, rec.version)
             send(DELETE, slug, [(delete, ARCHIVE, targets.everyone)])
-    return Plan(tuple(changes), tuple(activities), tuple(deliveries), tuple(steps))
+    pinned = [] if pins is None else plan_pins(urls, current, records, pins, now, kept, wanted)
+    for i, (pin, activity) in enumerate(pinned):
+        sent = [] if activity is None else [(activity, ARCHIVE, targets.everyone)]
+        if sent and archive is not None and not any(a for _, a in pinned[i + 1:]):
+            # after the last Add/Remove: receivers re-read the featured collection, fetching unknown talks
+            token = hashlib.sha256("\n".join(a["id"] for _, a in pinned if a).encode()).hexdigest()[:32]
+            sent.append((objects.update_actor(archive, urls.featured_update(token), now), ARCHIVE,
+                         targets.everyone))
+        if sent:
+            send(PIN if pin.pinned else UNPIN, pin.slug, sent)
+    return Plan(tuple(changes), tuple(activities), tuple(deliveries), tuple(steps), tuple(p for p, _ in pinned))
+
+
+def plan_pins(urls: Urls, current: Mapping[str, Talk], records: Mapping[str, TalkRecord], pins: Mapping[str, Pin],
+              now: dt.datetime, kept: set[str], wanted: set[str] | None) -> list[tuple[Pin, dict[str, Any] | None]]:
+    """Each pin state to store, with its Add or Remove (None for a talk unpinned by its deletion), by slug.
+
+    A talk is pinned when its entry says so and it is live after this sync; an entry that could not be read
+    keeps its state, and so does a talk outside ``wanted``.
+    """
+    out: list[tuple[Pin, dict[str, Any] | None]] = []
+    for slug in sorted(set(current) | set(pins)):
+        if (wanted is not None and slug not in wanted) or (slug not in current and slug in kept):
+            continue
+        talk, old = current.get(slug), pins.get(slug)
+        want = talk is not None and talk.pinned
+        if want == (old is not None and old.pinned):
+            continue
+        pin = Pin(slug=slug, version=(old.version if old else 0) + 1, pinned=want, at=now)
+        if talk is None and slug in records:  # deleted: its Delete takes it out of featured everywhere
+            out.append((pin, None))
+        elif talk is not None:
+            out.append((pin, objects.pin(urls, slug, urls.pin(slug, pin.version, want), want, now)))
+    return out
 
 
 def spread(targets: Sequence[Target]) -> list[Target]:
@@ -230,14 +279,15 @@ def entry_slugs(folder: Path) -> set[str]:
 
 async def sync(config: Config, urls: Urls, store: Store, talks: Sequence[Talk], now: dt.datetime, *,
                dry_run: bool = False, only: Iterable[str] | None = None, keep: Iterable[str] | None = None,
-               attempts: int = 3) -> Result:
+               attempts: int = 3, keys: Mapping[str, keys_mod.KeyPair] | None = None) -> Result:
     """Publish what changed in ``talks`` (the valid entries of the folder, or only the slugs in ``only``).
 
     ``keep`` defaults to the entry files present in the archive folder, so an entry that fails to parse is left
     alone rather than deleted. A missing archive folder is an error once talks were published from it: it would
     otherwise delete every one of them.
     Another process publishing at the same moment makes the store refuse the write; the comparison is then
-    made again (``attempts`` times in all).
+    made again (``attempts`` times in all). ``keys``: the actors' key pairs, whose public key the archive's
+    Update carries after a pin change (read from ``keys_dir`` when not given).
     """
     missing = keep is None and not config.archive.dir.is_dir()
     keep = set(entry_slugs(config.archive.dir) if keep is None and not missing else keep or ())
@@ -247,17 +297,21 @@ async def sync(config: Config, urls: Urls, store: Store, talks: Sequence[Talk], 
         if missing and any(r.deleted is None and (only is None or r.slug in only) for r in records.values()):
             raise ConfigError(f"{config.archive.dir}: the archive folder does not exist (archive.dir); nothing "
                               "was published or deleted")
-        planned = plan(config, urls, talks, records, Targets(), now, keep=keep, only=only)
-        if planned.changes:  # the followers are read only when something is sent (100k of them take a while)
+        pins = {p.slug: p for p in await store.pins()}
+        planned = plan(config, urls, talks, records, Targets(), now, keep=keep, only=only, pins=pins)
+        if planned.writes:  # the followers are read only when something is sent (100k of them take a while)
             used = await _used_ids(store, urls, records.values(), {t.slug for t in talks} | keep, only)
+            archive = group_document(config, urls, keys, now) if any(
+                p.slug in {t.slug for t in talks} for p in planned.pins) else None
             planned = plan(config, urls, talks, records, await read_targets(store), now, keep=keep, only=only,
-                           used_ids=used)
+                           used_ids=used, pins=pins, archive=archive)
         result = Result(steps=list(planned.steps), deliveries=len(planned.deliveries),
                         activity_ids=[a.id for a in planned.activities], dry_run=dry_run)
-        if dry_run or not planned.changes:
+        if dry_run or not planned.writes:
             return result
         try:
-            result.written = await store.publish(planned.changes, planned.activities, planned.deliveries)
+            result.written = await store.publish(planned.changes, planned.activities, planned.deliveries,
+                                                 planned.pins)
         except StoreError:
             if attempt == attempts:
                 raise
@@ -265,6 +319,14 @@ async def sync(config: Config, urls: Urls, store: Store, talks: Sequence[Talk], 
             continue
         return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def group_document(config: Config, urls: Urls, keys: Mapping[str, keys_mod.KeyPair] | None,
+                   now: dt.datetime) -> dict[str, Any]:
+    """The archive's actor document, as its Update carries it (Mastodon replaces the whole profile, key
+    included, with what an Update{actor} embeds)."""
+    pair = (keys or keys_mod.load_or_create(config.keys_dir, (ARCHIVE,)))[ARCHIVE]
+    return objects.actor(config, urls, ARCHIVE, pair.public_pem, published=now)
 
 
 async def _used_ids(store: Store, urls: Urls, records: Iterable[TalkRecord], present: set[str],

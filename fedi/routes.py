@@ -215,9 +215,19 @@ async def following(request: web.Request) -> web.Response:
 
 
 async def featured(request: web.Request) -> web.Response:
+    """The archive's pinned talks (the owner pins nothing), read from the store: ``fedi sync`` may pin one from
+    another process, so the document is rebuilt whenever the store changed."""
     ctx = ctx_of(request)
     role = role_of(request)
-    return as2(ctx.cached(("featured", role), lambda: objects.featured(ctx.urls, role)))
+    if role != ARCHIVE:
+        return as2(ctx.cached(("featured", role), lambda: objects.featured(ctx.urls, role)))
+    key = ("featured", role)
+    kept = await ctx.unchanged(key)
+    if kept is not None:
+        return as2(kept)
+    version = await ctx.store.data_version()
+    items = [ctx.urls.talk(slug) for slug in await ctx.store.featured()]
+    return as2(ctx.remember(key, version, dumps(objects.featured(ctx.urls, role, items))))
 
 
 # talks ---------------------------------------------------------------------------

@@ -61,6 +61,8 @@ class Talk:
     thumbnail_type: str | None = None
     thumbnail_width: int | None = None
     thumbnail_height: int | None = None
+    pinned: bool = False
+    """Shown among the archive's pinned posts (its ``featured`` collection)."""
 
     @property
     def paragraphs(self) -> list[str]:
@@ -139,6 +141,7 @@ def parse_entry(slug: str, text: str, folder: Path, default_language: str, name:
         thumbnail_type=thumb_type,
         thumbnail_width=raw.get("thumbnail_width", thumb_w),
         thumbnail_height=raw.get("thumbnail_height", thumb_h),
+        pinned=raw.get("pinned", False),
     )
 
 

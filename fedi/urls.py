@@ -131,6 +131,14 @@ class Urls:
         """Always empty; PeerTube fetches a Video's ``dislikes`` for its counts (interop.md §2.2)."""
         return f"{self.talk(slug)}/dislikes"
 
+    def pin(self, slug: str, version: int, pinned: bool) -> str:
+        """The Add (pinned) or Remove of a talk to the featured collection: ``version`` counts the changes."""
+        return self.activity(f"{slug}.{'add' if pinned else 'remove'}.{version}")
+
+    def featured_update(self, token: str) -> str:
+        """The archive's Update that follows pin changes (receivers then read ``featured`` again)."""
+        return self.activity(f"featured.{token}")
+
     def talk_slug(self, object_id: str) -> str | None:
         """The slug named by one of our talk ids (``…/talks/<slug>``), or None for any other URL."""
         prefix = f"{self.base}/talks/"
