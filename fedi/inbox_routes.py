@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-# importing interactions plugs its handlers (replies, likes, boosts) into inbox's tables
-from . import inbox, interactions, schemas  # noqa: F401
+# importing interactions and quotes plugs their handlers (replies, likes, boosts; quotes) into inbox's tables
+from . import inbox, interactions, quotes, schemas  # noqa: F401
 from .context import CTX, Context
 from .errors import ActivityError, SignatureError
 from .routes import role_of

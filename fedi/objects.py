@@ -233,6 +233,41 @@ def pin(urls: Urls, slug: str, activity_id: str, pinned: bool, now: dt.datetime)
             "target": urls.featured(ARCHIVE)}
 
 
+# quotes (FEP-044f) --------------------------------------------------------------------------------
+
+FEP_044F = "https://w3id.org/fep/044f#"
+QUOTE_CONTEXT: list[Any] = [AS, {
+    "QuoteRequest": f"{FEP_044F}QuoteRequest",
+    "QuoteAuthorization": f"{FEP_044F}QuoteAuthorization",
+    "gts": "https://gotosocial.org/ns#",
+    "interactingObject": {"@id": "gts:interactingObject", "@type": "@id"},
+    "interactionTarget": {"@id": "gts:interactionTarget", "@type": "@id"},
+}]
+"""The terms of QuoteRequest, its Accept and the QuoteAuthorization, as Mastodon declares them."""
+
+
+def quote_authorization(urls: Urls, quote_id: str, slug: str, quoting: str) -> dict[str, Any]:
+    """The stamp a quoting post points to: Mastodon checks that it is a QuoteAuthorization on the talk's host,
+    ``attributedTo`` the talk's author (the archive), naming the quoting post and the talk."""
+    return {"@context": QUOTE_CONTEXT, "id": quote_id, "type": "QuoteAuthorization",
+            "attributedTo": urls.actor(ARCHIVE), "interactingObject": quoting, "interactionTarget": urls.talk(slug)}
+
+
+def accept_quote(urls: Urls, activity_id: str, request: dict[str, Any], quote_id: str) -> dict[str, Any]:
+    """Accept{QuoteRequest}: Mastodon matches it by the request's id (or its object and instrument) and keeps
+    ``result`` as the quote's authorization."""
+    requester = request["actor"]
+    inner = {k: request[k] for k in ("id", "type", "actor", "object", "instrument") if k in request}
+    return {"@context": QUOTE_CONTEXT, "id": activity_id, "type": "Accept", "actor": urls.actor(ARCHIVE),
+            "to": [requester], "object": inner, "result": quote_id}
+
+
+def revoked_quote(quote_id: str, revoked: dt.datetime) -> dict[str, Any]:
+    """What a revoked authorization's URI answers (with 410)."""
+    return {"@context": [AS], "id": quote_id, "type": "Tombstone", "formerType": "QuoteAuthorization",
+            "deleted": iso(revoked)}
+
+
 # collections --------------------------------------------------------------------------------------
 
 def ordered_collection(id: str, total: int, first: str | None = None, last: str | None = None) -> dict[str, Any]:

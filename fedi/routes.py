@@ -53,6 +53,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/talks/{slug}/announce", talk_announce)
     r.add_get("/talks/{slug}/replies", talk_replies)
     r.add_get("/talks/{slug}/{kind:likes|dislikes|shares}", talk_reactions)
+    r.add_get("/talks/{slug}/quotes/{token}", quote_authorization)
     r.add_get("/talks/{slug}/updates/{version:\\d+}", stored_activity)
     r.add_get("/talks/{slug}/delete", stored_activity)
     r.add_get("/activities/{token}", stored_activity)
@@ -411,6 +412,17 @@ async def talk_reactions(request: web.Request) -> web.Response:
     total = {"likes": counts.likes, "shares": counts.shares}.get(kind, 0)
     url = {"likes": ctx.urls.likes, "dislikes": ctx.urls.dislikes, "shares": ctx.urls.shares}[kind](rec.slug)
     return as2(dumps(objects.ordered_collection(url, total)))
+
+
+async def quote_authorization(request: web.Request) -> web.Response:
+    """A QuoteAuthorization granted to a remote post (``quotes``): 410 with a Tombstone once revoked."""
+    ctx = ctx_of(request)
+    quote = await ctx.store.quote(_public_url(ctx, request))
+    if quote is None:
+        raise web.HTTPNotFound(reason="no such quote authorization")
+    if quote.revoked is not None:
+        return as2(dumps(objects.revoked_quote(quote.id, quote.revoked)), status=410)
+    return as2(dumps(objects.quote_authorization(ctx.urls, quote.id, quote.slug, quote.quoting)))
 
 
 async def stored_activity(request: web.Request) -> web.Response:

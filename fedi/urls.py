@@ -139,6 +139,13 @@ class Urls:
         """The archive's Update that follows pin changes (receivers then read ``featured`` again)."""
         return self.activity(f"featured.{token}")
 
+    def quote_authorization(self, slug: str, token: str) -> str:
+        """A QuoteAuthorization of talk ``slug``, served under the talk like its other documents."""
+        return f"{self.talk(slug)}/quotes/{token}"
+
+    def quote_accept(self, token: str) -> str:
+        return self.activity(f"accept-quote-{token}")
+
     def talk_slug(self, object_id: str) -> str | None:
         """The slug named by one of our talk ids (``…/talks/<slug>``), or None for any other URL."""
         prefix = f"{self.base}/talks/"

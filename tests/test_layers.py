@@ -16,7 +16,7 @@ LAYERS = [
     # the one way out, and who signed what came in
     "netguard", "client", "verify",
     # handlers and workers
-    "inbox", "jobs", "interactions", "publish", "delivery",
+    "inbox", "jobs", "interactions", "quotes", "publish", "delivery",
     # HTTP and the command line
     "pages", "context", "routes", "inbox_routes", "app", "commands", "cli",
 ]
