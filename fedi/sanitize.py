@@ -84,13 +84,26 @@ def clean_html(value: Any, limit: int = CONTENT_MAX) -> str:
     """
     if not isinstance(value, str):
         return ""
-    out = _CLEANER.clean(value[:INPUT_MAX]).strip()
+    out = _settled(value[:INPUT_MAX]).strip()
     if len(out) <= limit:
         return out
     cut = out[:limit]
     if cut.rfind("<") > cut.rfind(">"):  # never leave half a tag behind
         cut = cut[:cut.rfind("<")]
-    return _CLEANER.clean(cut.rstrip() + ELLIPSIS)
+    return _settled(cut.rstrip() + ELLIPSIS)
+
+
+def _settled(markup: str, passes: int = 4) -> str:
+    """The cleaner's output cleaned again until it no longer changes: the HTML parser can build a tree whose
+    serialization parses differently (an ``<a>`` nested in an ``<a>`` through a misplaced ``<table>``), and
+    stored content must already be exactly what a second pass would show."""
+    out = _CLEANER.clean(markup)
+    for _ in range(passes):
+        again = _CLEANER.clean(out)
+        if again == out:
+            break
+        out = again
+    return out
 
 
 _URL = re.compile(r"https?://[^\s<>\"'`]+")

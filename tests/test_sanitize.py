@@ -7,7 +7,7 @@ import unicodedata
 from html.parser import HTMLParser
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fedi.sanitize import (
@@ -201,6 +201,8 @@ def test_any_markup_comes_out_within_the_allow_list(raw: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(_MARKUP)
+# a misplaced table makes the parser nest a link in a link, which a second parse takes apart
+@example('<a href="https://ok.example/x"><table><td><a href="https://ok.example/x">')
 def test_sanitizing_twice_changes_nothing(raw: str) -> None:
     """The output is a fixed point: stored content is already what would be shown."""
     once = clean_html(raw)
