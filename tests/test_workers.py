@@ -28,7 +28,7 @@ from fedi.store import Follower, open_store
 from fedi.urls import ARCHIVE
 from tests.conftest import ENTRY, write_config
 from tests.fedi_app import AS, free_port
-from tests.fedi_process import FediProcess
+from tests.fedi_process import FediProcess, children, gone
 from tests.reliability.common import until
 from tests.remote import RemoteServer
 
@@ -106,21 +106,6 @@ def test_the_job_worker_waits_for_the_oldest_deferral_of_any_worker():
 
 
 # real processes ------------------------------------------------------------------------------------------------
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
-
-
-def gone(pid: int) -> bool:
-    """Exited (a zombie waiting for its parent counts as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-
 
 def setup(archive_dir: Path, **sections: dict) -> config_mod.Config:
     port = free_port()
