@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -271,6 +272,40 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """A process's children (``fedi serve --workers N``: its workers), from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its living children (a supervisor and its workers)."""
+    total = cpu_seconds(pid)
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(child)
+    return total
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's children that have exited (a load generator, once it is done)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pss_mb(pid: int) -> float:
+    """A process's proportional set size in MiB (its own pages, plus its share of the pages it shares with
+    others: a forked worker shares most of what its supervisor loaded), from /proc/PID/smaps_rollup."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
