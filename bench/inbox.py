@@ -20,6 +20,7 @@ import asyncio
 import datetime as dt
 import json
 import pickle
+import re
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -179,10 +180,20 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
         figures.update(accepts_sent_during=accepts[f"during_{side}"], accepts_sent=accepts[side],
                        accepts_bad_signatures=drained.get("bad", 0))
     workers_2["ratio"] = paired_ratio(runs_2, raw_runs, "accepted_per_s")
+    workers_2["sqlite_lock"] = lock_waits(procs.log("fedi-serve-workers-2"))
     return {"activities": len(requests), "actors": len(actor_ids), "connections": sizes.inbox_connections,
             "rounds": sizes.inbox_rounds, "follows": follows, "signing_seconds_outside_timing": round(signing, 2),
             "fedi": fedi, "raw": raw, "ratio": paired_ratio(fedi_runs, raw_runs, "accepted_per_s"),
             "workers_2": workers_2}
+
+
+def lock_waits(log: str) -> dict[str, Any]:
+    """What the two workers' write transactions waited for each other on the SQLite file (each logs it as it
+    stops): transactions, seconds in all, µs each on average."""
+    found = [(int(n), float(s)) for n, s in re.findall(r"worker \d+: (\d+) write transactions waited ([\d.]+) s", log)]
+    count, seconds = sum(n for n, _ in found), sum(s for _, s in found)
+    return {"workers_reporting": len(found), "write_transactions": count, "wait_seconds": round(seconds, 3),
+            "wait_us_per_transaction": round(seconds / count * 1e6) if count else None}
 
 
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:

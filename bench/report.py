@@ -51,6 +51,10 @@ def rows(results: dict[str, Any]) -> list[Row]:
              f"{_n(i['fedi']['server_cpu_us_per_request'])} / {_n(i['workers_2']['server_cpu_us_per_request'])}, "
              f"{_n(i['fedi']['load_cpu_us_per_request'])}",
              f"{_n(i['raw']['server_cpu_us_per_request'])}, {_n(i['raw']['load_cpu_us_per_request'])}", "", ""),
+            ("", "2 workers on one SQLite file: write transactions, seconds waiting for the lock (µs each)",
+             f"{_n(i['workers_2']['sqlite_lock']['write_transactions'])}, "
+             f"{_n(i['workers_2']['sqlite_lock']['wait_seconds'], 2)} "
+             f"({_n(i['workers_2']['sqlite_lock']['wait_us_per_transaction'])})", "", "", ""),
             ("", "activities handled/s (accepted, then every effect stored and Accept sent)",
              _n(i["fedi"]["handled_per_s"]), "", "", ""),
             ("", "Accepts sent back (signed, valid) / Follows", f"{i['fedi']['accepts_sent']:,} / {i['follows']:,}",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -51,9 +52,9 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True, 
         app[VERIFIER] = verifier
         tasks: list[asyncio.Task[None]] = []
         if not publishes:
-            await read_archive(ctx)
+            await read_archive(ctx, report=False)
             if config.archive.watch_seconds > 0:
-                tasks.append(asyncio.create_task(watch(ctx, read_archive), name="fedi-read"))
+                tasks.append(asyncio.create_task(watch(ctx, partial(read_archive, report=False)), name="fedi-read"))
         elif background and config.archive.dir.is_dir():
             # Serve at once: discovery and every stored document are ready, and reading a big archive folder
             # takes long (1,000 entries ≈ 0.6 s); the pages that show entries wait for it (ctx.entries()).
@@ -83,11 +84,12 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True, 
     return app
 
 
-async def read_archive(ctx: Context) -> list[talks.Talk]:
-    """Read the archive folder into ``ctx.talks``; a broken entry is logged and left out."""
+async def read_archive(ctx: Context, *, report: bool = True) -> list[talks.Talk]:
+    """Read the archive folder into ``ctx.talks``; a broken entry is left out (and logged when ``report``: the
+    worker processes that only serve leave that to the one that publishes)."""
     loaded, problems = await asyncio.to_thread(talks.load_archive, ctx.config.archive.dir, ctx.config.archive.language)
     for problem in problems:
-        if problem not in ctx.problems:
+        if problem not in ctx.problems and report:
             log.warning("%s (left out)", problem)
     ctx.problems = problems
     ctx.talks = {t.slug: t for t in loaded}

@@ -39,6 +39,8 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from .config import Config
 from .errors import ConfigError, FediError
@@ -133,6 +135,18 @@ class Slot:
     ever_ready: bool = False
     failures: int = 0
     restart_at: float | None = None
+
+
+async def _contention(index: int, app: Any) -> None:
+    """What sharing the SQLite file cost this worker: how long its write transactions waited for the lock."""
+    from .context import CTX
+
+    store = app[CTX].store if CTX in app else None
+    waits = getattr(store, "lock_waits", 0)
+    if waits:
+        seconds = store.lock_wait_seconds  # type: ignore[union-attr]
+        log.info("worker %d: %d write transactions waited %.3f s in all for the SQLite write lock (%.0f µs each "
+                 "on average)", index, waits, seconds, seconds / waits * 1e6)
 
 
 class Supervisor:
@@ -331,6 +345,7 @@ class Supervisor:
             os.write(ready_w, bytes([slot.index]))
 
         app.on_startup.append(started)
+        app.on_cleanup.append(partial(_contention, slot.index))
         gc.collect()
         web.run_app(app, sock=slot.sock, print=None, access_log=None, handle_signals=True)
         return 0

@@ -165,6 +165,8 @@ async def test_two_workers_serve_follow_the_folder_restart_and_drain(archive_dir
         assert await fedi.wait(30) == 0, fedi.log()[-3000:]
         assert all(gone(pid) for pid in now)
         assert "every worker stopped" in fedi.log()
+        if config.store.url.startswith("sqlite"):  # what sharing the file cost, said by each worker as it stops
+            assert "worker 0: " in fedi.log() and "for the SQLite write lock" in fedi.log()
         assert fedi.log().count("published update of debat") == 1, "only worker 0 publishes"
     finally:
         await fedi.stop()

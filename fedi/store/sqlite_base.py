@@ -25,6 +25,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -217,6 +218,10 @@ class SqliteBase(Store):
         self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
         self._probe: sqlite3.Connection | None = None
         """A second, read-only connection used on the event loop for ``data_version`` alone."""
+        self.lock_waits = 0
+        self.lock_wait_seconds = 0.0
+        """Write transactions begun, and the time their ``BEGIN IMMEDIATE`` waited for another process's write
+        lock (worker processes sharing one file: ``workers`` logs them when it stops)."""
 
     @classmethod
     def from_url(cls, url: str) -> Self:
@@ -361,7 +366,7 @@ class SqliteBase(Store):
         conn = self._conn
         assert conn is not None
         try:
-            conn.execute(begin)
+            self._begin(conn, begin)
             try:
                 result = _kept(op(conn))
                 conn.execute("COMMIT")
@@ -374,6 +379,15 @@ class SqliteBase(Store):
         except sqlite3.Error as exc:
             raise _error(self.path, exc) from exc
 
+    def _begin(self, conn: sqlite3.Connection, begin: str) -> None:
+        if begin != "BEGIN IMMEDIATE":
+            conn.execute(begin)
+            return
+        started = time.perf_counter()
+        conn.execute(begin)
+        self.lock_waits += 1
+        self.lock_wait_seconds += time.perf_counter() - started
+
     def _run_group(self, ops: list[Op[Any]]) -> list[Outcome]:
         """Several writes queued together: one transaction, one savepoint per operation, one COMMIT.
 
@@ -384,7 +398,7 @@ class SqliteBase(Store):
         assert conn is not None
         outcomes: list[Outcome] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn, "BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             return [(None, _error(self.path, exc))] * len(ops)
         for i, op in enumerate(ops):
