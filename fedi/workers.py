@@ -336,12 +336,23 @@ class Supervisor:
         async def started(_: web.Application) -> None:
             import asyncio
 
+            loop = asyncio.get_running_loop()
+
             def orphaned() -> None:
-                asyncio.get_running_loop().remove_reader(alive_r)
+                loop.remove_reader(alive_r)
                 log.warning("the supervisor is gone: stopping")
                 os.kill(os.getpid(), signal.SIGTERM)  # the same drain as a SIGTERM
 
-            asyncio.get_running_loop().add_reader(alive_r, orphaned)
+            def stop_once() -> None:
+                # the first SIGTERM or SIGINT drains; a second one (systemd and Ctrl-C signal every process,
+                # and the supervisor passes SIGTERM on) must not cut the drain short, as aiohttp's handler would
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, lambda: None)
+                raise web.GracefulExit()
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop_once)
+            loop.add_reader(alive_r, orphaned)
             os.write(ready_w, bytes([slot.index]))
 
         app.on_startup.append(started)
