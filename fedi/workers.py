@@ -60,6 +60,7 @@ BACKLOG = 1024
 """Each listening socket's queue of connections not yet accepted."""
 
 Startup = Callable[[object], Awaitable[None]]
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 
 
 def count(configured: int) -> int:
@@ -293,8 +294,11 @@ class Supervisor:
     # a worker ---------------------------------------------------------------------------------------------------
     def _fork(self, slot: Slot) -> None:
         slot.restart_at, slot.ready, slot.started = None, False, self.clock()
+        # signals wait until the child has its own handlers: the supervisor's would swallow a SIGTERM there
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         pid = os.fork()
         if pid:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
             slot.pid = pid
             return
         code = 1
@@ -317,8 +321,9 @@ class Supervisor:
         from .app import make_app
 
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        for sig in SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         for fd in (self._wakeup_r, self._ready_r, self._alive_w):
             os.close(fd)
         for other in self.slots:

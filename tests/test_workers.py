@@ -156,10 +156,9 @@ async def test_two_workers_serve_follow_the_folder_restart_and_drain(archive_dir
 
         os.kill(pids[1], signal.SIGKILL)
         assert all(s == 200 for s, _ in await get_all(page, 8))  # worker 0, and worker 1's socket queues for it
-        await until(lambda: len(set(children(fedi.proc.pid)) - set(pids)) == 1, 20,  # type: ignore[union-attr]
-                    "worker 1 to be replaced", fedi)  # type: ignore[arg-type]
+        await until(lambda: "worker 1 restarted" in fedi.log() and len(set(children(fedi.proc.pid)) - set(pids)) == 1,
+                    20, "worker 1 to be replaced", fedi)  # type: ignore[arg-type, union-attr]
         assert f"worker 1 (pid {pids[1]}) was killed by signal 9" in fedi.log()
-        assert "worker 1 restarted" in fedi.log()
         assert all(s == 200 for s, _ in await get_all(page, 8))
         now = children(fedi.proc.pid)  # type: ignore[union-attr]
         for pid in [fedi.proc.pid, *now]:  # type: ignore[union-attr]
