@@ -284,12 +284,11 @@ def children(pid: int) -> list[int]:
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its living children (a supervisor and its workers)."""
-    total = cpu_seconds(pid)
-    for child in children(pid):
-        with contextlib.suppress(OSError):
-            total += cpu_seconds(child)
-    return total
+    """CPU time of a process and its living descendants (a supervisor and its workers, under py-spy or not)."""
+    total = 0.0
+    with contextlib.suppress(OSError):
+        total = cpu_seconds(pid)
+    return total + sum(tree_cpu_seconds(child) for child in children(pid))
 
 
 def children_cpu_seconds() -> float:
@@ -363,8 +362,9 @@ class Archive:
         PROFILE.count += 1
         name = PROFILE.folder / f"{self.root.name}-{args[0]}-{PROFILE.count}"
         if PROFILE.py_spy:
-            return [PROFILE.py_spy, "record", "--format", "raw", "--rate", "500", "--output", f"{name}.txt", "--",
-                    *command]
+            # --subprocesses: the workers of `serve --workers 2` are sampled too
+            return [PROFILE.py_spy, "record", "--subprocesses", "--format", "raw", "--rate", "500", "--output",
+                    f"{name}.txt", "--", *command]
         return [PYTHON, "-m", "cProfile", "-o", f"{name}.prof", *command[1:]]
 
     def load(self) -> Any:
