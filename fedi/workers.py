@@ -13,8 +13,8 @@ supervisor that serves nothing itself:
 - the inbox's backlog mark (``jobs.Board``) lives in memory shared by the workers: once one worker has deferred
   an actor's activity under a flood, no worker handles a later one at once, so per-actor order holds;
 - a worker that dies is logged and forked again (after 0.1 s, doubling while it keeps dying young, at most
-  ``MAX_RESTART_DELAY``); one that cannot start at all (a bad config, a store it cannot open) stops everything
-  with its error;
+  ``MAX_RESTART_DELAY``); one that gives up starting (a store it cannot open…) on its first start stops
+  everything with its error;
 - SIGTERM (or SIGINT) is passed to every worker, each drains as a single server does (open requests answered,
   background tasks stopped) and the supervisor exits once all have; a supervisor killed with ``kill -9`` closes
   the pipe each worker watches, and the workers then drain and exit by themselves.
@@ -252,8 +252,9 @@ class Supervisor:
         self.board.reset(slot.index)
         if self.stopping:
             return
-        if not slot.ever_ready:
-            # it never started: the next one would fail alike (its error is on stderr above)
+        if not slot.ever_ready and not os.WIFSIGNALED(status):
+            # it gave up starting (its error is on stderr above): the next one would fail alike. One killed by a
+            # signal before it was ready (kill -9, the OOM killer) is restarted like any other.
             self.failed = f"worker {slot.index} could not start: it {how}"
             log.error("%s; stopping", self.failed)
             return

@@ -190,6 +190,22 @@ async def test_workers_stop_by_themselves_when_the_supervisor_is_killed(archive_
                 os.kill(pid, signal.SIGKILL)
 
 
+async def test_a_worker_killed_while_it_starts_is_restarted(archive_dir):
+    """kill -9 before a worker is ready is not a failure to start: it is replaced and fedi serves."""
+    config = setup(archive_dir)
+    fedi = await FediProcess(archive_dir, "serve").start("serve")
+    try:
+        await until(lambda: len(children(fedi.proc.pid)) == 2, 30, "the workers to be forked",  # type: ignore[union-attr]
+                    fedi, every=0.005)  # type: ignore[arg-type]
+        os.kill(children(fedi.proc.pid)[1], signal.SIGKILL)  # type: ignore[union-attr]
+        await serving(fedi, urls_for(config).talk("debat"))
+        await until(lambda: "worker 1 restarted" in fedi.log(), 20, "worker 1 to be replaced",
+                    fedi)  # type: ignore[arg-type]
+        assert "could not start" not in fedi.log()
+    finally:
+        await fedi.stop()
+
+
 async def test_a_worker_that_cannot_start_stops_everything_with_its_error(archive_dir, request):
     if request.config.getoption("--store") == "postgres":
         pytest.skip("the unwritable store is a SQLite file")
