@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -273,6 +274,39 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children(pid: int) -> list[int]:
+    """A process's children (``fedi serve --workers N``: its workers), from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its living descendants (a supervisor and its workers, under py-spy or not)."""
+    total = 0.0
+    with contextlib.suppress(OSError):
+        total = cpu_seconds(pid)
+    return total + sum(tree_cpu_seconds(child) for child in children(pid))
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's children that have exited (a load generator, once it is done)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pss_mb(pid: int) -> float:
+    """A process's proportional set size in MiB (its own pages, plus its share of the pages it shares with
+    others: a forked worker shares most of what its supervisor loaded), from /proc/PID/smaps_rollup."""
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 def rss_mb(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS) of a process in MiB, from /proc (VmRSS, VmHWM)."""
     values: dict[str, float] = {}
@@ -328,8 +362,9 @@ class Archive:
         PROFILE.count += 1
         name = PROFILE.folder / f"{self.root.name}-{args[0]}-{PROFILE.count}"
         if PROFILE.py_spy:
-            return [PROFILE.py_spy, "record", "--format", "raw", "--rate", "500", "--output", f"{name}.txt", "--",
-                    *command]
+            # --subprocesses: the workers of `serve --workers 2` are sampled too
+            return [PROFILE.py_spy, "record", "--subprocesses", "--format", "raw", "--rate", "500", "--output",
+                    f"{name}.txt", "--", *command]
         return [PYTHON, "-m", "cProfile", "-o", f"{name}.prof", *command[1:]]
 
     def load(self) -> Any:

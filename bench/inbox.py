@@ -8,6 +8,10 @@ worker then records the effects and answers each Follow with a signed Accept to 
 follower, as in production. ``handled_per_s`` counts that too: the activities over the time from the first
 POST of a round until its last job is done. Raw: an aiohttp handler that checks the Digest, verifies the one
 RSA-2048 signature with a parsed key, parses the JSON and answers 202 — the same requests, the same client.
+
+``workers_2``: ``fedi serve --workers 2`` on a copy of the archive (its own store, so the requests are new to
+it), given the same part of the flood in each round right after raw; its ratio is against the one-process raw.
+The load generator shares the 2 cores: its CPU per request is reported beside each side's.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import asyncio
 import datetime as dt
 import json
 import pickle
+import re
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -25,10 +31,12 @@ from . import world
 from .blast import serialize
 from .common import (
     PYTHON,
+    Archive,
     Processes,
     Sizes,
     cavage_headers,
-    cpu_seconds,
+    children_cpu_seconds,
+    free_port,
     load_private_key,
     make_archive,
     paired_ratio,
@@ -36,6 +44,7 @@ from .common import (
     read_line,
     remote_keys,
     run_json,
+    tree_cpu_seconds,
     wait_http,
 )
 from .fanout import fedi_key, start_world
@@ -110,6 +119,9 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
                                                                           "arsindustrialis")}, served)
     actor_ids = [f"http://{addresses[i % len(addresses)]}:{port}/users/a{i}" for i in range(sizes.inbox_actors)]
     await cache_actors(archive, actor_ids, pems)
+    archive_2 = Archive(work / "inbox-workers-2", archive.port)  # same base URL and keys, its own store
+    shutil.copytree(archive.root, archive_2.root)
+    port_2 = free_port()
 
     config = archive.load()
     from fedi.config import urls_for
@@ -133,30 +145,55 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
     serve = procs.start("fedi-serve", archive.fedi("serve"))
     await wait_http(f"{archive.base}/.well-known/webfinger?resource=acct:archive@127.0.0.1:{archive.port}",
                     sizes.deadline, serve)
-    # in turns, a part of the flood each: fedi, then (once fedi's background work is done) raw, and again
-    fedi_runs, raw_runs, follows, accepts_during = [], [], 0, 0
+    serve_2 = procs.start("fedi-serve-workers-2", archive_2.fedi("serve", "--workers", "2", "--port", str(port_2)))
+    await wait_http(f"http://127.0.0.1:{port_2}/.well-known/webfinger?resource=acct:archive@127.0.0.1:"
+                    f"{archive.port}", sizes.deadline, serve_2)
+    # in turns, a part of the flood each: fedi, then (once fedi's background work is done) raw, then 2 workers
+    fedi_runs, raw_runs, runs_2, follows = [], [], [], 0
+    accepts = {"fedi": 0, "workers_2": 0, "during_fedi": 0, "during_workers_2": 0}
+    drained: dict[str, Any] = {}
     size = -(-len(requests) // sizes.inbox_rounds)
     for round_ in range(sizes.inbox_rounds):
         part = slice(round_ * size, (round_ + 1) * size)
-        before = (await world.stats(control))["posts"]
-        run = blast(procs, work, f"blast-fedi-{round_}", archive.port, requests[part], sizes, serve.pid)
-        after = time.monotonic()
-        accepts_during += (await world.stats(control))["posts"] - before
-        follows += sum(1 for _, doc in planned[part] if doc["type"] == "Follow")
-        drained = await world.wait_posts(control, follows, min(15.0, sizes.deadline))
-        await jobs_done(archive, min(15.0, sizes.deadline))
-        run["handled_seconds"] = round(run["seconds"] + time.monotonic() - after, 3)
-        fedi_runs.append(run)
-        raw_runs.append(blast(procs, work, f"blast-raw-{round_}", raw_port, requests[part], sizes, raw_server.pid))
+        new_follows = sum(1 for _, doc in planned[part] if doc["type"] == "Follow")
+        follows += new_follows
+        for side, store, port, pid, runs in (("fedi", archive, archive.port, serve.pid, fedi_runs),
+                                             ("workers_2", archive_2, port_2, serve_2.pid, runs_2)):
+            if side == "workers_2":
+                raw_runs.append(blast(procs, work, f"blast-raw-{round_}", raw_port, requests[part], sizes,
+                                      raw_server.pid))
+            before = (await world.stats(control))["posts"]
+            run = blast(procs, work, f"blast-{side}-{round_}", port, requests[part], sizes, pid)
+            after = time.monotonic()
+            accepts[f"during_{side}"] += (await world.stats(control))["posts"] - before
+            drained = await world.wait_posts(control, before + new_follows, min(15.0, sizes.deadline))
+            accepts[side] += drained["posts"] - before
+            await jobs_done(store, min(15.0, sizes.deadline))
+            run["handled_seconds"] = round(run["seconds"] + time.monotonic() - after, 3)
+            runs.append(run)
     procs.stop(serve)
+    procs.stop(serve_2)
     procs.stop(raw_server)
-    fedi, raw = combine(fedi_runs), combine(raw_runs)
-    fedi["handled_per_s"] = round(fedi["accepted"] / max(sum(r["handled_seconds"] for r in fedi_runs), 1e-9), 1)
-    fedi.update(accepts_sent_during=accepts_during, accepts_sent=drained["posts"],
-                accepts_bad_signatures=drained["bad"])
+    fedi, raw, workers_2 = combine(fedi_runs), combine(raw_runs), combine(runs_2)
+    for side, runs, figures in (("fedi", fedi_runs, fedi), ("workers_2", runs_2, workers_2)):
+        figures["handled_per_s"] = round(figures["accepted"] / max(sum(r["handled_seconds"] for r in runs), 1e-9), 1)
+        figures.update(accepts_sent_during=accepts[f"during_{side}"], accepts_sent=accepts[side],
+                       accepts_bad_signatures=drained.get("bad", 0))
+    workers_2["ratio"] = paired_ratio(runs_2, raw_runs, "accepted_per_s")
+    workers_2["sqlite_lock"] = lock_waits(procs.log("fedi-serve-workers-2"))
     return {"activities": len(requests), "actors": len(actor_ids), "connections": sizes.inbox_connections,
             "rounds": sizes.inbox_rounds, "follows": follows, "signing_seconds_outside_timing": round(signing, 2),
-            "fedi": fedi, "raw": raw, "ratio": paired_ratio(fedi_runs, raw_runs, "accepted_per_s")}
+            "fedi": fedi, "raw": raw, "ratio": paired_ratio(fedi_runs, raw_runs, "accepted_per_s"),
+            "workers_2": workers_2}
+
+
+def lock_waits(log: str) -> dict[str, Any]:
+    """What the two workers' write transactions waited for each other on the SQLite file (each logs it as it
+    stops): transactions, seconds in all, µs each on average."""
+    found = [(int(n), float(s)) for n, s in re.findall(r"worker \d+: (\d+) write transactions waited ([\d.]+) s", log)]
+    count, seconds = sum(n for n, _ in found), sum(s for _, s in found)
+    return {"workers_reporting": len(found), "write_transactions": count, "wait_seconds": round(seconds, 3),
+            "wait_us_per_transaction": round(seconds / count * 1e6) if count else None}
 
 
 def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -168,6 +205,7 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         for status, n in r["statuses"].items():
             statuses[status] = statuses.get(status, 0) + n
     cpu = sum(r["server_cpu_seconds"] for r in runs)
+    load_cpu = sum(r["load_cpu_seconds"] for r in runs)
     requests = sum(r["requests"] for r in runs)
     by_p99 = sorted(runs, key=lambda r: r["p99_ms"])[len(runs) // 2]
     return {"accepted": accepted, "requests": requests, "statuses": statuses,
@@ -175,7 +213,8 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "accepted_per_s": round(accepted / max(seconds, 1e-9), 1),
             "all_accepted_per_s": [r["accepted_per_s"] for r in runs],
             "p50_ms": by_p99["p50_ms"], "p99_ms": by_p99["p99_ms"], "max_ms": max(r["max_ms"] for r in runs),
-            "server_cpu_us_per_request": round(cpu / max(requests, 1) * 1e6)}
+            "server_cpu_us_per_request": round(cpu / max(requests, 1) * 1e6),
+            "load_cpu_us_per_request": round(load_cpu / max(requests, 1) * 1e6)}
 
 
 def blast(procs: Processes, work: Path, name: str, port: int, requests: list[bytes], sizes: Sizes,
@@ -185,14 +224,14 @@ def blast(procs: Processes, work: Path, name: str, port: int, requests: list[byt
     with open(spec, "wb") as f:
         pickle.dump({"host": "127.0.0.1", "port": port, "connections": sizes.inbox_connections,
                      "requests": requests}, f)
-    cpu = cpu_seconds(server)
+    cpu, load_cpu = tree_cpu_seconds(server), children_cpu_seconds()
     got = run_json(procs, name, [PYTHON, "-m", "bench.blast", str(spec)], sizes.deadline)
-    cpu = cpu_seconds(server) - cpu
+    cpu, load_cpu = tree_cpu_seconds(server) - cpu, children_cpu_seconds() - load_cpu
     accepted = got["statuses"].get("202", 0)
     return {"accepted": accepted, "requests": got["requests"], "statuses": got["statuses"], "errors": got["errors"],
             "seconds": got["seconds"], "accepted_per_s": round(accepted / max(got["seconds"], 1e-9), 1),
             "p50_ms": got["p50_ms"], "p99_ms": got["p99_ms"], "max_ms": got["max_ms"],
-            "server_cpu_seconds": round(cpu, 3)}
+            "server_cpu_seconds": round(cpu, 3), "load_cpu_seconds": round(load_cpu, 3)}
 
 
 async def jobs_done(archive: Any, timeout: float) -> None:

@@ -4,6 +4,11 @@ publishes it and its own delivery worker sends every POST to the simulated serve
 
 Figures are the kernel's: VmRSS (now) and VmHWM (the peak since the process started), in MiB. Raw: the same
 for an idle aiohttp server with cryptography loaded (what any Python fediverse server starts from).
+
+``workers_2``: ``fedi serve --workers 2`` idle on the sample archive: the RSS of the supervisor and of each
+worker, their sum, and the sum of their PSS. The workers are forked from the supervisor after it loaded fedi,
+so most of their pages are shared: the RSS sum counts those pages once per process, the PSS sum once in all
+(what the three really take from the machine's memory).
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from .common import (
     Processes,
     Sizes,
     check_seeded,
+    children,
+    free_port,
     make_archive,
+    pss_mb,
     publish_all,
     read_line,
     rss_mb,
@@ -46,6 +54,14 @@ async def idle(url: str, proc: Any, sizes: Sizes) -> dict[str, float]:
     return {"rss_mb": now, "peak_rss_mb": peak}
 
 
+def idle_tree(supervisor: int) -> dict[str, Any]:
+    """RSS of a supervisor and of each of its workers, their sum, and the sum of their PSS (MiB)."""
+    pids = {"supervisor": supervisor, **{f"worker_{i}": pid for i, pid in enumerate(children(supervisor))}}
+    rss = {name: rss_mb(pid)[0] for name, pid in pids.items()}
+    return {"rss_mb": rss, "total_rss_mb": round(sum(rss.values()), 1),
+            "total_pss_mb": round(sum(pss_mb(pid) for pid in pids.values()), 1)}
+
+
 async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[str, Any]:
     # 1. the sample archive, no followers
     sample = make_archive(work / "memory-sample", keys, sizes)
@@ -53,6 +69,11 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
     serve = procs.start("fedi-serve-sample", sample.fedi("serve"))
     webfinger = "/.well-known/webfinger?resource=acct:archive@127.0.0.1:{port}"
     fedi_idle = await idle(sample.base + webfinger.format(port=sample.port), serve, sizes)
+    procs.stop(serve)
+    port_2 = free_port()
+    serve = procs.start("fedi-serve-sample-workers-2", sample.fedi("serve", "--workers", "2", "--port", str(port_2)))
+    await idle(f"http://127.0.0.1:{port_2}" + webfinger.format(port=sample.port), serve, sizes)
+    workers_2 = idle_tree(serve.pid)
     procs.stop(serve)
 
     # 2. 100,000 followers on 1,000 simulated servers, idle
@@ -92,6 +113,7 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
     raw_idle = await idle(f"http://127.0.0.1:{raw_port}" + webfinger.format(port=raw_port), raw_proc, sizes)
     procs.stop(raw_proc)
     return {"followers": len(rows), "distinct_inboxes": len(targets),
-            "idle_sample": fedi_idle, "idle_followers": fedi_followers, "fanout": fanout, "raw_idle": raw_idle,
+            "idle_sample": fedi_idle, "workers_2": workers_2,
+            "idle_followers": fedi_followers, "fanout": fanout, "raw_idle": raw_idle,
             "ratio": ratio_of(fedi_idle["peak_rss_mb"], raw_idle["peak_rss_mb"]),
             "fedi_over_raw_idle_mb": round(fedi_idle["peak_rss_mb"] - raw_idle["peak_rss_mb"], 1)}

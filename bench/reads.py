@@ -4,6 +4,10 @@ GET of the archive's actor, an outbox page and a talk object as ActivityStreams,
 ``fedi serve`` (the sample archive) in its own process. Raw: a bare aiohttp handler returning the very bytes
 fedi returned, with the same content type. The load comes from ``wrk`` (one thread) when it is installed,
 else from ``blast`` — the same client for both sides either way.
+
+``workers_2``: the same reads from ``fedi serve --workers 2`` on the same archive, in the same rounds, with its
+ratio against the one-process raw baseline. The load generator shares the 2 cores: its own CPU per request is
+reported beside each side's (``load_cpu_us_per_request``).
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ from .common import (
     PYTHON,
     Processes,
     Sizes,
-    cpu_seconds,
+    children_cpu_seconds,
+    free_port,
     make_archive,
     paired_ratio,
     publish_all,
     read_line,
     run_json,
+    tree_cpu_seconds,
     wait_http,
 )
 
@@ -50,6 +56,9 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
     wanted = documents("stiegler")
     serve = procs.start("fedi-serve", archive.fedi("serve"))
     await wait_http(f"{archive.base}/actors/archive", sizes.deadline, serve)
+    port_2 = free_port()
+    serve_2 = procs.start("fedi-serve-workers-2", archive.fedi("serve", "--workers", "2", "--port", str(port_2)))
+    await wait_http(f"http://127.0.0.1:{port_2}/actors/archive", sizes.deadline, serve_2)
     bodies = await fetch_all(archive.base, wanted)
     spec = work / "raw-reads.json"
     spec.write_text(json.dumps({"documents": [
@@ -60,22 +69,31 @@ async def run(sizes: Sizes, work: Path, keys: Path, procs: Processes) -> dict[st
     tool = "wrk" if shutil.which("wrk") and sizes.reads_seconds >= 1 else "blast"  # wrk counts whole seconds
     out: dict[str, Any] = {"tool": tool, "connections": sizes.reads_connections, "seconds_each": sizes.reads_seconds,
                            "rounds": sizes.reads_rounds}
-    sides = {"fedi": (archive.port, serve.pid), "raw": (raw_port, raw_server.pid)}
+    sides = {"fedi": (archive.port, serve.pid), "raw": (raw_port, raw_server.pid),
+             "workers_2": (port_2, serve_2.pid)}
     for (name, path, accept), (kind, body) in zip(wanted, bodies, strict=True):
         # fedi and raw in turns, a few rounds each: the machine's noise then falls on both sides alike
-        runs: dict[str, list[dict[str, Any]]] = {"fedi": [], "raw": []}
+        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
         for port, _ in sides.values():
             warm(procs, work, tool, port, path, accept, sizes)
         for _ in range(sizes.reads_rounds):
             for side, (port, pid) in sides.items():
                 runs[side].append(load(procs, work, tool, port, path, accept, sizes, pid))
         fedi, raw = median_run(runs["fedi"]), median_run(runs["raw"])
+        workers_2 = median_run(runs["workers_2"])
+        workers_2["ratio"] = paired_ratio(runs["workers_2"], runs["raw"], "requests_per_s")
         out[name] = {"bytes": len(body), "content_type": kind, "fedi": fedi, "raw": raw,
-                     "ratio": paired_ratio(runs["fedi"], runs["raw"], "requests_per_s")}
+                     "ratio": paired_ratio(runs["fedi"], runs["raw"], "requests_per_s"),
+                     "all_ratios": [round(f["requests_per_s"] / r["requests_per_s"], 3)
+                                    for f, r in zip(runs["fedi"], runs["raw"], strict=True) if r["requests_per_s"]],
+                     "workers_2": workers_2}
     procs.stop(serve)
+    procs.stop(serve_2)
     procs.stop(raw_server)
     ratios = [out[name]["ratio"] for name, _, _ in wanted if out[name]["ratio"] is not None]
     out["ratio"] = round(min(ratios), 3) if ratios else None
+    ratios_2 = [out[name]["workers_2"]["ratio"] for name, _, _ in wanted if out[name]["workers_2"]["ratio"]]
+    out["workers_2_ratio"] = round(min(ratios_2), 3) if ratios_2 else None
     return out
 
 
@@ -109,15 +127,17 @@ def warm(procs: Processes, work: Path, tool: str, port: int, path: str, accept: 
 
 def load(procs: Processes, work: Path, tool: str, port: int, path: str, accept: str, sizes: Sizes,
          server: int) -> dict[str, Any]:
-    """Load one URL for ``reads_seconds``; the figures and the CPU the server used meanwhile."""
-    cpu = cpu_seconds(server)
+    """Load one URL for ``reads_seconds``; the figures and the CPU the server (all its workers) and the load
+    generator used meanwhile."""
+    cpu, load_cpu = tree_cpu_seconds(server), children_cpu_seconds()
     if tool == "wrk":
         got = wrk(f"http://127.0.0.1:{port}{path}", accept, sizes.reads_seconds, sizes.reads_connections,
                   sizes.deadline)
     else:
         got = blast_get(procs, work, port, path, accept, sizes.reads_seconds, sizes)
-    cpu = cpu_seconds(server) - cpu
+    cpu, load_cpu = tree_cpu_seconds(server) - cpu, children_cpu_seconds() - load_cpu
     got["server_cpu_us_per_request"] = round(cpu / max(got["requests"], 1) * 1e6)
+    got["load_cpu_us_per_request"] = round(load_cpu / max(got["requests"], 1) * 1e6)
     return got
 
 

@@ -44,6 +44,17 @@ def rows(results: dict[str, Any]) -> list[Row]:
                       f"{i['connections']} connections)", _n(i["fedi"]["accepted_per_s"]),
              _n(i["raw"]["accepted_per_s"]), _ratio(i["ratio"]), "≥ 0.6"),
             ("", "p99 latency, ms", _n(i["fedi"]["p99_ms"], 1), _n(i["raw"]["p99_ms"], 1), "", ""),
+            ("", "2 workers: activities accepted/s (against the one-process raw)",
+             _n(i["workers_2"]["accepted_per_s"]), _n(i["raw"]["accepted_per_s"]), _ratio(i["workers_2"]["ratio"]),
+             "≥ 1.0"),
+            ("", "CPU µs per request: server (1 worker / 2 workers), load generator",
+             f"{_n(i['fedi']['server_cpu_us_per_request'])} / {_n(i['workers_2']['server_cpu_us_per_request'])}, "
+             f"{_n(i['fedi']['load_cpu_us_per_request'])}",
+             f"{_n(i['raw']['server_cpu_us_per_request'])}, {_n(i['raw']['load_cpu_us_per_request'])}", "", ""),
+            ("", "2 workers on one SQLite file: write transactions, seconds waiting for the lock (µs each)",
+             f"{_n(i['workers_2']['sqlite_lock']['write_transactions'])}, "
+             f"{_n(i['workers_2']['sqlite_lock']['wait_seconds'], 2)} "
+             f"({_n(i['workers_2']['sqlite_lock']['wait_us_per_transaction'])})", "", "", ""),
             ("", "activities handled/s (accepted, then every effect stored and Accept sent)",
              _n(i["fedi"]["handled_per_s"]), "", "", ""),
             ("", "Accepts sent back (signed, valid) / Follows", f"{i['fedi']['accepts_sent']:,} / {i['follows']:,}",
@@ -60,12 +71,23 @@ def rows(results: dict[str, Any]) -> list[Row]:
                         f"{_n(doc['fedi']['requests_per_s'])} ({_n(doc['fedi']['p99_ms'], 1)})",
                         f"{_n(doc['raw']['requests_per_s'])} ({_n(doc['raw']['p99_ms'], 1)})",
                         _ratio(doc["ratio"]), "≥ 0.6"))
+            if "workers_2" in doc:
+                two = doc["workers_2"]
+                out.append(("", f"{label}, 2 workers: req/s (p99 ms); CPU µs/req server, load generator",
+                            f"{_n(two['requests_per_s'])} ({_n(two['p99_ms'], 1)}); "
+                            f"{_n(two['server_cpu_us_per_request'])}, {_n(two['load_cpu_us_per_request'])}",
+                            f"{_n(doc['raw']['requests_per_s'])}; {_n(doc['raw']['server_cpu_us_per_request'])}, "
+                            f"{_n(doc['raw']['load_cpu_us_per_request'])}", _ratio(two["ratio"]), "≥ 1.0"))
             first = False
     m = results.get("memory")
     if m and "error" not in m:
         out += [
             ("memory", "peak RSS MiB, idle, sample archive", _n(m["idle_sample"]["peak_rss_mb"], 1),
              _n(m["raw_idle"]["peak_rss_mb"], 1), _ratio(m["ratio"]), "≤ 60"),
+            ("", "2 workers idle: RSS MiB supervisor + each worker = sum (PSS sum)",
+             " + ".join(_n(v, 1) for v in m["workers_2"]["rss_mb"].values())
+             + f" = {_n(m['workers_2']['total_rss_mb'], 1)} ({_n(m['workers_2']['total_pss_mb'], 1)})", "", "",
+             "≤ 150"),
             ("", f"peak RSS MiB, idle, {m['followers']:,} followers stored", _n(m["idle_followers"]["peak_rss_mb"], 1),
              "", "", ""),
             ("", f"peak RSS MiB, fan-out to {m['followers']:,} followers ({m['distinct_inboxes']:,} inboxes)",

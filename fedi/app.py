@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
@@ -14,7 +15,7 @@ from . import keys as keys_mod
 from .client import Client
 from .config import Config, urls_for
 from .context import CTX, Clock, Context, utcnow
-from .jobs import Backlog, JobWorker
+from .jobs import Backlog, Board, JobWorker, Pressure
 from .pages import Pages
 from .store import open_store
 from .verify import VERIFIER, Verifier, authorized_fetch
@@ -25,8 +26,13 @@ SHUTDOWN_SECONDS = 10.0
 """How long background workers get to finish the requests in hand when the server stops."""
 
 
-def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) -> web.Application:
-    """The whole server. ``background=False`` leaves out the folder watcher (tests drive sync themselves)."""
+def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True, publishes: bool = True,
+             board: Board | None = None) -> web.Application:
+    """The whole server. ``background=False`` leaves out the folder watcher (tests drive sync themselves).
+
+    ``publishes=False``: one of several worker processes (``workers``) that serves HTTP only: it reads the archive
+    folder and follows its changes, and leaves publishing, delivery and jobs to the one worker that publishes.
+    ``board``: the inbox's backlog marks, shared by those processes."""
     app = web.Application(middlewares=[routes.errors, authorized_fetch], client_max_size=1024 * 1024)
     routes.setup(app)
     inbox_routes.setup(app)
@@ -40,18 +46,22 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) 
         await client.start()
         verifier = Verifier(config, urls, store, client, clock)
         ctx = Context(config=config, urls=urls, keys=keys, store=store, pages=Pages(config, urls), clock=clock,
-                      client=client, verifier=verifier)
+                      client=client, verifier=verifier, pressure=Pressure(board=board))
         ctx.backlog = Backlog(store, ctx.pressure)
         app[CTX] = ctx
         app[VERIFIER] = verifier
         tasks: list[asyncio.Task[None]] = []
-        if background and config.archive.dir.is_dir():
+        if not publishes:
+            await read_archive(ctx, report=False)
+            if config.archive.watch_seconds > 0:
+                tasks.append(asyncio.create_task(watch(ctx, partial(read_archive, report=False)), name="fedi-read"))
+        elif background and config.archive.dir.is_dir():
             # Serve at once: discovery and every stored document are ready, and reading a big archive folder
             # takes long (1,000 entries ≈ 0.6 s); the pages that show entries wait for it (ctx.entries()).
             tasks.append(asyncio.create_task(load_and_watch(ctx), name="fedi-watch"))
         else:  # tests drive sync themselves; a missing folder is refused here, before serving (ConfigError)
             await sync_archive(ctx)
-        if background:
+        if background and publishes:
             # background workers are started here (one line each)
             tasks.append(ctx.start_delivery())
             wake = ctx.worker.wake if ctx.worker else None
@@ -74,15 +84,23 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True) 
     return app
 
 
-async def sync_archive(ctx: Context) -> publish.Result:
-    """Read the archive folder and publish what changed; a broken entry is logged and left out."""
+async def read_archive(ctx: Context, *, report: bool = True) -> list[talks.Talk]:
+    """Read the archive folder into ``ctx.talks``; a broken entry is left out (and logged when ``report``: the
+    worker processes that only serve leave that to the one that publishes)."""
     loaded, problems = await asyncio.to_thread(talks.load_archive, ctx.config.archive.dir, ctx.config.archive.language)
     for problem in problems:
-        if problem not in ctx.problems:
+        if problem not in ctx.problems and report:
             log.warning("%s (left out)", problem)
     ctx.problems = problems
     ctx.talks = {t.slug: t for t in loaded}
     ctx.loaded.set()
+    ctx.invalidate()  # pages built from the entries as they were
+    return loaded
+
+
+async def sync_archive(ctx: Context) -> publish.Result:
+    """Read the archive folder and publish what changed."""
+    loaded = await read_archive(ctx)
     result = await publish.sync(ctx.config, ctx.urls, ctx.store, loaded, ctx.clock(), keys=ctx.keys)
     for step in result.steps:
         log.info("published %s of %s to %d inbox(es)", step.kind, step.slug, step.inboxes)
@@ -112,8 +130,8 @@ def snapshot(folder: Path) -> tuple:
         return ()
 
 
-async def watch(ctx: Context) -> None:
-    """Poll the archive folder (portable, no inotify dependency) and sync when it changes."""
+async def watch(ctx: Context, on_change: Callable[[Context], Awaitable[object]] | None = None) -> None:
+    """Poll the archive folder (portable, no inotify dependency) and sync (or ``on_change``) when it changes."""
     folder = ctx.config.archive.dir
     last = await asyncio.to_thread(snapshot, folder)
     while True:
@@ -122,6 +140,6 @@ async def watch(ctx: Context) -> None:
         if now != last:
             last = now
             try:
-                await sync_archive(ctx)
+                await (on_change or sync_archive)(ctx)
             except Exception:  # the watcher must survive a bad moment (disk full…); the next change retries
                 log.exception("sync after a change in %s failed", folder)

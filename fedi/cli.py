@@ -44,6 +44,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("serve", help="serve the archive (and publish, deliver, watch the folder)")
     s.add_argument("--host", help="bind address (default: server.host)")
     s.add_argument("--port", type=int, help="port (default: server.port)")
+    s.add_argument("--workers", type=int, metavar="N",
+                   help="processes serving HTTP (default: server.workers; 0: one per CPU)")
     s = sub.add_parser("keys", help="manage the actors' key pairs")
     ks = s.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     g = ks.add_parser("generate", help="create the missing key pairs (all of them with --force)")
@@ -162,18 +164,17 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
 
 @command("serve")
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from .app import make_app
+    from . import workers
 
     cfg = load_config(args)
     host = args.host or cfg.server.host
     port = args.port if args.port is not None else cfg.server.port
-    app = make_app(cfg)
-    app.on_startup.append(_spare_the_collector)  # after the store, keys and caches are set up (cleanup_ctx)
-    print(f"fedi {__version__}: serving {cfg.server.base_url} on http://{host}:{port}", flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
-    return 0
+    if args.workers is not None and args.workers < 0:
+        raise FediError(f"--workers {args.workers}: give 1 or more processes, or 0 for one per CPU")
+    count = workers.count(cfg.server.workers if args.workers is None else args.workers)
+    how = f" with {count} workers" if count > 1 else ""
+    print(f"fedi {__version__}: serving {cfg.server.base_url} on http://{host}:{port}{how}", flush=True)
+    return workers.serve(cfg, host, port, count, on_startup=_spare_the_collector)
 
 
 async def _spare_the_collector(app: object) -> None:

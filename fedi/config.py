@@ -25,6 +25,8 @@ class ServerConfig:
     base_url: str
     host: str = "127.0.0.1"
     port: int = 8080
+    workers: int = 1
+    """Processes serving HTTP on the port (``fedi serve``); 0 means one per CPU (``workers.count``)."""
 
     @property
     def domain(self) -> str:
@@ -164,7 +166,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     config = Config(
         path=path.resolve(),
         server=ServerConfig(base_url=server["base_url"].rstrip("/"), host=server.get("host", "127.0.0.1"),
-                            port=server.get("port", 8080)),
+                            port=server.get("port", 8080), workers=server.get("workers", 1)),
         actor=ActorConfig(**actor),
         owner=OwnerConfig(**owner),
         archive=ArchiveConfig(**archive),

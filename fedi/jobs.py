@@ -27,6 +27,7 @@ other in the order they came (a Delete must not overtake the Create it deletes).
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import datetime as dt
@@ -98,6 +99,47 @@ def backoff(attempts: int, retry_after: float | None = None) -> float:
     return delay
 
 
+class Board:
+    """The backlog marks of the processes sharing one job queue (``fedi serve --workers N``), so that no
+    process handles an activity at once while an earlier one waits deferred in the queue: per process, since
+    when it has deferred POSTs and how many it is storing now; and when the job worker last found the queue
+    empty. Each process writes only its own slot (the job worker: also ``settled_at``), so no lock is needed.
+
+    ``cells``: doubles, ``1 + 2 × processes`` of them: a plain array for one process, or shared memory made before
+    the worker processes are forked (``workers``).
+    """
+
+    def __init__(self, cells: Any = None, slot: int = 0) -> None:
+        self.cells = cells if cells is not None else array.array("d", [0.0] * 3)
+        self.slot = slot
+        self.slots = (len(self.cells) - 1) // 2
+
+    def mark(self, now: float) -> None:
+        """This process defers from ``now`` on, unless it already does."""
+        cells, i = self.cells, 1 + 2 * self.slot
+        if cells[i] <= cells[0]:
+            cells[i] = max(now, cells[0] + 1e-6)
+
+    def storing(self, delta: int) -> None:
+        self.cells[2 + 2 * self.slot] += delta
+
+    def since(self) -> float | None:
+        """Since when some process has deferred POSTs that the worker has not found handled yet."""
+        cells = self.cells
+        marks = [cells[1 + 2 * i] for i in range(self.slots) if cells[1 + 2 * i] > cells[0]]
+        return min(marks) if marks else None
+
+    def settle(self, now: float) -> None:
+        """The job worker found the queue empty: the marks end, unless a deferred POST is being stored."""
+        cells = self.cells
+        if not any(cells[2 + 2 * i] for i in range(self.slots)):
+            cells[0] = max(now, *(cells[1 + 2 * i] for i in range(self.slots)))
+
+    def reset(self, slot: int) -> None:
+        """A process that died (kill -9) stores nothing any more."""
+        self.cells[2 + 2 * slot] = 0.0
+
+
 class Pressure:
     """How hard this process's inbox is pushed, shared by the inbox (which defers) and the worker (which waits).
 
@@ -106,17 +148,18 @@ class Pressure:
     each POST, stores it as an ``activities`` job in a group commit and answers 202, as Mastodon does always;
     the worker leaves those jobs alone while the flood lasts, up to ``DEFER_SECONDS``, so the one core serves
     the senders first. Once the inbox defers, it keeps deferring until the worker has found the queue empty:
-    an activity handled at once must not overtake one that came before it and waits in the queue.
+    an activity handled at once must not overtake one that came before it and waits in the queue. With several
+    worker processes, that mark is shared (``Board``): one process's deferral makes all of them defer.
     Out of a flood (one sender at a time) activities are handled at once, and a handler's refusal (a 403 for
     an Undo of someone else's Like) is the HTTP answer; deferred, it is logged.
     """
 
-    def __init__(self, limit: int = INLINE_LIMIT, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, limit: int = INLINE_LIMIT, clock: Callable[[], float] = time.monotonic,
+                 board: Board | None = None) -> None:
         self.limit, self.clock = limit, clock
         self.in_hand = 0
         self._flooded_at = -HOLD_SECONDS
-        self._backlog_since: float | None = None
-        self._storing = 0
+        self.board = board or Board()
 
     @contextmanager
     def receiving(self) -> Iterator[None]:
@@ -132,29 +175,29 @@ class Pressure:
     @contextmanager
     def deferring(self) -> Iterator[None]:
         """Around storing a deferred POST."""
-        if self._backlog_since is None:
-            self._backlog_since = self.clock()
-        self._storing += 1
+        self.board.mark(self.clock())
+        self.board.storing(1)
         try:
             yield
         finally:
-            self._storing -= 1
+            self.board.storing(-1)
 
     def flooded(self) -> bool:
         return self.clock() - self._flooded_at < HOLD_SECONDS
 
     def should_defer(self) -> bool:
-        return self.flooded() or self._backlog_since is not None
+        return self.flooded() or self.board.since() is not None
 
     def worker_waits(self) -> bool:
         """While flooded, deferred activities wait, but never longer than ``DEFER_SECONDS``."""
-        since = self._backlog_since
-        return self.flooded() and (since is None or self.clock() - since < DEFER_SECONDS)
+        if not self.flooded():
+            return False
+        since = self.board.since()
+        return since is None or self.clock() - since < DEFER_SECONDS
 
     def settled(self) -> None:
         """The worker found nothing due: whatever was deferred has been handled."""
-        if not self._storing:
-            self._backlog_since = None
+        self.board.settle(self.clock())
 
 
 class Backlog:

@@ -52,3 +52,19 @@ class FediProcess:
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
+
+
+def children(pid: int) -> list[int]:
+    """The pids of a process's children (``fedi serve --workers N``: its workers)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie waiting for its parent counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True

@@ -32,15 +32,22 @@ def test_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     for side in ("fedi", "raw"):
         assert inbox[side]["accepted"] == inbox["activities"] and inbox[side]["p99_ms"] > 0
     assert inbox["fedi"]["accepts_sent"] == inbox["follows"] and inbox["fedi"]["accepts_bad_signatures"] == 0
+    two = inbox["workers_2"]  # fedi serve --workers 2, beside the one-process figures
+    assert two["accepted"] == inbox["activities"] and two["accepts_sent"] == inbox["follows"] and two["ratio"]
+    assert two["load_cpu_us_per_request"] > 0
 
     reads = results["reads"]
     for doc in ("actor", "outbox_page", "talk_as2", "talk_html"):
         for side in ("fedi", "raw"):
             figures = reads[doc][side]
             assert figures["requests"] > 0 and figures["ok"] == figures["requests"] and figures["errors"] == 0
+        two = reads[doc]["workers_2"]
+        assert two["requests"] > 0 and two["ok"] == two["requests"] and two["errors"] == 0 and two["ratio"]
 
     memory = results["memory"]
     assert memory["idle_sample"]["peak_rss_mb"] > 0 and memory["raw_idle"]["peak_rss_mb"] > 0
+    assert set(memory["workers_2"]["rss_mb"]) == {"supervisor", "worker_0", "worker_1"}
+    assert 0 < memory["workers_2"]["total_pss_mb"] < memory["workers_2"]["total_rss_mb"]
     assert memory["fanout"]["complete"] and memory["fanout"]["bad_signatures"] == 0
 
     startup = results["startup"]

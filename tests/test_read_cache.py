@@ -140,3 +140,21 @@ async def test_writes_from_another_process_reach_cached_reads(client: TestClient
     async with open_store(ctx.config.store.url) as cli_store:
         await cli_store.set_comment_state(reply.id, "approved")
     assert "late" in await (await client.get("/talks/debat")).text()
+
+
+async def test_data_version_is_read_once_per_turn_of_the_event_loop(store: Store, store_url: str) -> None:
+    """Under load one turn of the loop handles many requests: they share one read of data_version, and a commit
+    by another process is seen from the next turn on."""
+    import sqlite3
+
+    first = await store.data_version()
+    if first is None or not store_url.startswith("sqlite"):
+        pytest.skip("this backend does not offer a cheap data_version")
+    other = sqlite3.connect(store_url[len("sqlite:///"):], isolation_level=None)
+    try:
+        other.execute("INSERT INTO blocks (value) VALUES ('c.example')")
+        assert await store.data_version() == first  # the same turn: the value read at its start
+        await asyncio.sleep(0)
+        assert await store.data_version() != first
+    finally:
+        other.close()

@@ -45,6 +45,12 @@ def rows(data: dict[str, Any]) -> list[tuple[str, str]]:
         out.append(("`kill -9` during inbox bursts, unanswered requests resent",
                     f"{i['kills']} kills survived: {i['accepted']}/{i['activities']} activities in effect once, "
                     f"{i['resent']} resends, {i['lost']} lost, integrity_check {i['integrity']}"))
+    w = data.get("crash_inbox_workers_2", {})
+    if w:
+        out.append(("`kill -9` of one of `fedi serve --workers 2` (a worker, or the supervisor) during inbox bursts",
+                    f"{w['kills']} kills ({', '.join(w['killed'])}) survived: {w['accepted']}/{w['activities']} "
+                    f"activities in effect once, {w['resent']} resends, {w['lost']} lost, integrity_check "
+                    f"{w['integrity']}"))
     d = data.get("disk", {})
     if d:
         out.append(("Full disk (4 MiB tmpfs), then read-only store",

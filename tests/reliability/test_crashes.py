@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import random
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from fedi.store import Follower, open_store
 from fedi.urls import ARCHIVE, OWNER
 from tests.conftest import ENTRY, write_config
 from tests.fedi_app import AS, free_port
+from tests.fedi_process import children, gone
 from tests.reliability.common import Fedi, record, run_fedi, size, sqlite_only, until
 from tests.remote import AS2, RemoteServer
 
@@ -43,10 +45,10 @@ PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def setup_config(root: Path, store: Path | None = None, **sections: dict) -> Config:
+def setup_config(root: Path, store: Path | None = None, workers: int = 1, **sections: dict) -> Config:
     port = free_port()
     extra = {"store": {"path": str(store)}} if store is not None else {}
-    write_config(root, server={"port": port, "base_url": f"http://127.0.0.1:{port}"},
+    write_config(root, server={"port": port, "base_url": f"http://127.0.0.1:{port}", "workers": workers},
                  archive={"watch_seconds": 0}, interactions={"moderation": "none"},
                  delivery={"concurrency": CONCURRENCY, "per_host": PER_HOST, "timeout": TIMEOUT}, **extra, **sections)
     return config_mod.load(root / "config.toml")
@@ -242,23 +244,28 @@ async def send_all(burst: Burst, inbox: str, round_no: int, concurrency: int = 1
     await asyncio.gather(*(one(r) for r in todo))
 
 
-async def test_kill_9_during_inbox_bursts_loses_no_accepted_activity(archive_dir, request):
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_kill_9_during_inbox_bursts_loses_no_accepted_activity(archive_dir, request, workers):
     """Bursts of Follows, replies and likes, fedi killed at random moments; every activity answered 202 is in
-    the store at once, the unanswered ones are resent, and in the end each took effect exactly once."""
+    the store at once, the unanswered ones are resent, and in the end each took effect exactly once.
+    With 2 workers, each kill takes one process drawn among the supervisor and its workers: a worker is
+    replaced while the others go on; a supervisor's workers stop by themselves and fedi is started again."""
     sqlite_only(request, "kill -9 of the SQLite writer and its integrity_check")
     rng = random.Random(SEED + 1)
-    config = setup_config(archive_dir)
+    config = setup_config(archive_dir, workers=workers)
     urls = urls_for(config)
     actors = size(25, 100)
     servers = await remotes_for(config, 2, delay=0.0, actors=actors)
     inbox, archive, talk = urls.shared_inbox(), urls.actor(ARCHIVE), urls.talk("debat")
     burst = burst_for(servers, actors, inbox, archive, talk)
-    cut = []
+    cut, victims = [], []
     started: list[Fedi] = []
+    fedi: Fedi | None = None
     try:
         for round_no in range(ROUNDS + 1):
-            fedi = await Fedi(archive_dir, f"serve-{round_no}").start("serve")
-            started.append(fedi)
+            if fedi is None:
+                fedi = await Fedi(archive_dir, f"serve-{round_no}").start("serve")
+                started.append(fedi)
             await serving(fedi, archive)
             if round_no == ROUNDS:  # the normal run: everything left is sent, and nothing is killed
                 await send_all(burst, inbox, round_no)
@@ -270,7 +277,7 @@ async def test_kill_9_during_inbox_bursts_loses_no_accepted_activity(archive_dir
             sender = asyncio.create_task(send_all(burst, inbox, round_no))
             await until(lambda t=target, s=sender: sum(r.acked for r in burst.requests) >= t or s.done(), 30,
                         "the burst to be under way", fedi, every=0.002)
-            await fedi.kill()
+            fedi = await kill_one(fedi, workers, rng, victims, round_no)
             await sender
             # every activity answered 202 so far is in the store now, with fedi dead: a reply and a like as
             # themselves, a Follow as its follower row or the job that makes one — or, received under a flood,
@@ -314,6 +321,7 @@ async def test_kill_9_during_inbox_bursts_loses_no_accepted_activity(archive_dir
                 and counts.done == len(everyone)
         await until(settled, 90, "every follower recorded and answered, and every job done", fedi, every=0.2,
                     detail=lambda: str(last))
+        assert fedi is not None
         await fedi.stop()
         async with open_store(config.store.url) as store:
             assert await store.count_rows("followers") == len(everyone)
@@ -325,14 +333,33 @@ async def test_kill_9_during_inbox_bursts_loses_no_accepted_activity(archive_dir
                    if (r.json or {}).get("type") == "Accept"}
         assert accepts == {(r.server.inbox(r.actor.rsplit("/", 1)[1]), r.server.actor_id(r.actor.rsplit("/", 1)[1])
                             + "#follows/1") for r in burst.requests if r.kind == "follow"}
-        record("crash_inbox", kills=ROUNDS, seed=SEED, activities=len(burst.requests),
+        record("crash_inbox" if workers == 1 else f"crash_inbox_workers_{workers}", killed=victims, kills=ROUNDS,
+               seed=SEED, activities=len(burst.requests),
                unanswered_at_each_kill=cut, resent=sum(r.attempts - 1 for r in burst.requests),
                accepted=sum(r.acked for r in burst.requests), lost=0, integrity="ok")
     finally:
-        for fedi in started:
-            await fedi.kill()
+        for each in started:
+            for pid in children(each.proc.pid) if each.proc is not None else []:
+                os.kill(pid, signal.SIGKILL)
+            await each.kill()
         for server in servers:
             await server.close()
+
+
+async def kill_one(fedi: Fedi, workers: int, rng: random.Random, victims: list[str], round_no: int) -> Fedi | None:
+    """``kill -9`` of fedi (one process); with workers, of the supervisor every third round (the 2nd, 5th…) and
+    of a worker drawn at random otherwise. None when fedi is gone (it must be started again), else fedi with a
+    worker being replaced."""
+    assert fedi.proc is not None
+    pids = [fedi.proc.pid, *children(fedi.proc.pid)] if workers > 1 else [fedi.proc.pid]
+    victim = 0 if workers == 1 or round_no % 3 == 1 else 1 + rng.randrange(len(pids) - 1)
+    victims.append("fedi" if workers == 1 else "supervisor" if victim == 0 else f"worker {victim - 1}")
+    if victim:
+        os.kill(pids[victim], signal.SIGKILL)
+        return fedi
+    await fedi.kill()
+    await until(lambda: all(gone(pid) for pid in pids[1:]), 30, "the workers to stop without their supervisor")
+    return None
 
 
 # a full disk, a read-only store ------------------------------------------------------------------------------------
