@@ -18,11 +18,23 @@ from typing import Any
 
 from dateutil import parser as dateparser
 
-from . import schemas
+from . import schemas, webvtt
 from .errors import EntryError
+from .webvtt import Cue, VttError
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _DURATION_RE = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?$")
+CAPTION_MAX_BYTES = 2_000_000
+"""An hour of speech is about 100 kB of WebVTT; anything much larger is not a caption file."""
+CHAPTER_TITLE_MAX = 100  # PeerTube's limit on a chapter's title
+
+AUTONYMS = {"ar": "العربية", "br": "Brezhoneg", "ca": "Català", "cs": "Čeština", "da": "Dansk", "de": "Deutsch",
+            "el": "Ελληνικά", "en": "English", "eo": "Esperanto", "es": "Español", "eu": "Euskara",
+            "fi": "Suomi", "fr": "Français", "gl": "Galego", "hu": "Magyar", "it": "Italiano", "ja": "日本語",
+            "ko": "한국어", "nl": "Nederlands", "no": "Norsk", "oc": "Occitan", "pl": "Polski",
+            "pt": "Português", "ro": "Română", "ru": "Русский", "sv": "Svenska", "tr": "Türkçe",
+            "uk": "Українська", "zh": "中文"}
+"""A caption track's default label: the language's name in that language."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +50,43 @@ class Media:
     @property
     def local(self) -> bool:
         return not self.ref.startswith(("http://", "https://"))
+
+
+@dataclass(frozen=True)
+class Caption:
+    language: str
+    """A BCP 47 tag, like ``fr`` or ``pt-BR``."""
+    label: str
+    ref: str
+    """An http(s) URL, or a POSIX path relative to the archive folder."""
+    text: str | None = None
+    """The WebVTT file of a local caption, as read and checked; None for a URL (published as is)."""
+    cues: tuple[Cue, ...] = ()
+
+    @property
+    def local(self) -> bool:
+        return self.text is not None
+
+    @property
+    def tag(self) -> str:
+        """Changes with the file's content: it is part of the caption's URL, so an edit is a change of the
+        published object (an Update) and a fresh URL for caches."""
+        return hashlib.sha256((self.text or self.ref).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Chapter:
+    start: int
+    """Seconds."""
+    end: int | None
+    """The next chapter's start, else the talk's end (None when its duration is unknown)."""
+    title: str
+
+
+def chapters_tag(chapters: tuple[Chapter, ...]) -> str:
+    """Changes with the chapters: part of their URLs, like ``Caption.tag``."""
+    blob = json.dumps([asdict(c) for c in chapters], ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -63,6 +112,12 @@ class Talk:
     thumbnail_height: int | None = None
     pinned: bool = False
     """Shown among the archive's pinned posts (its ``featured`` collection)."""
+    captions: tuple[Caption, ...] = ()
+    chapters: tuple[Chapter, ...] = ()
+
+    @property
+    def chapters_tag(self) -> str:
+        return chapters_tag(self.chapters)
 
     @property
     def paragraphs(self) -> list[str]:
@@ -123,6 +178,9 @@ def parse_entry(slug: str, text: str, folder: Path, default_language: str, name:
     thumb_type = thumb_w = thumb_h = None
     if thumbnail is not None:
         thumb_type, thumb_w, thumb_h = _thumbnail(thumbnail, folder, name)
+    duration = _duration(raw.get("duration"))
+    captions = _captions(raw.get("captions", ()), folder, name)
+    chapters = _chapters(raw.get("chapters", ()), duration, folder, name)
     return Talk(
         slug=slug,
         title=raw["title"].strip(),
@@ -136,12 +194,14 @@ def parse_entry(slug: str, text: str, folder: Path, default_language: str, name:
         place=raw.get("place"),
         tags=tuple(dict.fromkeys(t.lstrip("#") for t in raw.get("tags", ()))),
         license=raw.get("license"),
-        duration=_duration(raw.get("duration")),
+        duration=duration,
         thumbnail=thumbnail,
         thumbnail_type=thumb_type,
         thumbnail_width=raw.get("thumbnail_width", thumb_w),
         thumbnail_height=raw.get("thumbnail_height", thumb_h),
         pinned=raw.get("pinned", False),
+        captions=captions,
+        chapters=chapters,
     )
 
 
@@ -216,6 +276,84 @@ def _media(raw: dict[str, Any], index: int, folder: Path, name: str) -> Media:
         size = path.stat().st_size
     return Media(ref=raw["url"], type=raw["type"], size=size, width=raw.get("width"), height=raw.get("height"),
                  fps=raw.get("fps"))
+
+
+def _read_vtt(ref: str, folder: Path, name: str, field: str) -> tuple[str, tuple[Cue, ...]] | None:
+    """A local WebVTT file's text and cues (None for a URL); every problem names the file and the field."""
+    path = _local_file(ref, folder, name, field)
+    if path is None:
+        if not PurePosixPath(ref.split("?")[0]).suffix.lower() == ".vtt":
+            raise EntryError(f"{name}: {field} {ref!r} must be a WebVTT file (its name ends in .vtt)")
+        return None
+    try:
+        if path.stat().st_size > CAPTION_MAX_BYTES:
+            raise EntryError(f"{name}: {field} {ref!r} is larger than {CAPTION_MAX_BYTES // 1_000_000} MB: "
+                             "not a caption file")
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EntryError(f"{name}: {field} {ref!r} cannot be read as UTF-8 text: {exc}") from None
+    try:
+        return text, webvtt.parse(text)
+    except VttError as exc:
+        raise EntryError(f"{name}: {field} {ref!r} is not valid WebVTT: {exc}") from None
+
+
+def _captions(raw: list[dict[str, Any]], folder: Path, name: str) -> tuple[Caption, ...]:
+    out: list[Caption] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        language = item["language"]
+        if language.lower() in seen:
+            raise EntryError(f"{name}: captions[{i}].language {language!r} is given twice (one file per language)")
+        seen.add(language.lower())
+        read = _read_vtt(item["url"], folder, name, f"captions[{i}].url")
+        label = (item.get("label") or "").strip() or AUTONYMS.get(language.split("-")[0].lower(), language)
+        text, cues = read if read is not None else (None, ())
+        out.append(Caption(language=language, label=label, ref=item["url"], text=text, cues=cues))
+    return tuple(out)
+
+
+def _chapters(raw: str | list[dict[str, Any]], duration: int | None, folder: Path,
+              name: str) -> tuple[Chapter, ...]:
+    """Chapters from ``[[chapters]]`` tables or a WebVTT chapters file: in order, not overlapping, each
+    within the talk's duration when it is known, titled in 1–100 characters."""
+    if isinstance(raw, str):
+        read = _read_vtt(raw, folder, name, "chapters")
+        if read is None:
+            raise EntryError(f"{name}: chapters must be a path inside the archive folder (fedi reads the file), "
+                             f"not a URL")
+        items = [(f"chapters {raw!r} (cue at {webvtt.timestamp(c.start)})", int(c.start), c.end, c.plain)
+                 for c in read[1]]
+    else:
+        items = []
+        for i, item in enumerate(raw):
+            try:
+                start = webvtt.clock(item["start"])
+            except ValueError as exc:
+                raise EntryError(f"{name}: chapters[{i}].start: {exc}") from None
+            items.append((f"chapters[{i}]", start, None, item["title"].strip()))
+    out: list[Chapter] = []
+    previous_end: float = 0
+    for n, (where, start, end, title) in enumerate(items):
+        if not title:
+            raise EntryError(f"{name}: {where}: the title is empty")
+        if len(title) > CHAPTER_TITLE_MAX:
+            raise EntryError(f"{name}: {where}: the title has {len(title)} characters; "
+                             f"at most {CHAPTER_TITLE_MAX}")
+        if n and (start <= out[-1].start or start < previous_end):
+            raise EntryError(f"{name}: {where}: starts at {webvtt.timestamp(start)[:8]}, before the chapter above "
+                             "ends: chapters must be in order and must not overlap")
+        if duration is not None and (start >= duration or (end is not None and end > duration + 1)):
+            raise EntryError(f"{name}: {where}: goes past the end of the talk (duration "
+                             f"{webvtt.timestamp(duration)[:8]})")
+        previous_end = end if end is not None else start
+        out.append(Chapter(start=start, end=None, title=title))
+    if not out:
+        return ()
+    # each chapter ends where the next begins, the last one at the end of the talk
+    last = duration if duration is not None else (round(items[-1][2]) if items and items[-1][2] else None)
+    ends = [c.start for c in out[1:]] + [last]
+    return tuple(Chapter(c.start, e, c.title) for c, e in zip(out, ends, strict=True))
 
 
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
