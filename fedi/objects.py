@@ -21,6 +21,7 @@ from .talk_objects import (  # noqa: F401  (re-exported: callers need one module
     CONTEXT,
     IMAGE_TYPES,
     PUBLIC,
+    chapters_document,
     html_link,
     image_type,
     iso,

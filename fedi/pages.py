@@ -3,7 +3,9 @@
 Pure rendering: data in, ``str`` out. The Jinja2 environment is built once per process and escapes
 everything by default, so titles, summaries and remote names can never inject markup; the one exception
 is a reply's ``content_html``, which the inbox sanitizes before it is stored (see ``Reply``).
-The pages carry no JavaScript. Interface strings exist in French and English (others fall back to English).
+The only script is fedi's own ``static/player.js`` on talk pages with chapters or captions: it makes chapter
+links and ``#t=`` anchors seek the player in place (without it, chapter links open the recording at that
+moment). Interface strings exist in French and English (others fall back to English).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from urllib.parse import urlsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from .config import Config
-from .talk_objects import player_size, share_image
-from .talks import Media, Talk
+from .talk_objects import format_duration, player_size, share_image, transcript_caption
+from .talks import Caption, Chapter, Media, Talk
 from .urls import ARCHIVE, OWNER, Urls
+from .webvtt import Cue
 
 MAX_DEPTH = 4
 """Replies nest at most this deep on the page; deeper ones are shown at this depth (phones stay readable)."""
@@ -101,13 +104,6 @@ def format_date(when: dt.date | dt.datetime, language: str) -> str:
     return f"{day} {_MONTHS[lang][when.month - 1]} {when.year}"
 
 
-def format_duration(seconds: int) -> str:
-    """``41:12`` or ``1:02:03`` (as video players show it)."""
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def iso_duration(seconds: int) -> str:
     """The ``datetime`` attribute of a ``<time>`` holding a duration (HTML: ``PT41M12S``)."""
     hours, rest = divmod(int(seconds), 3600)
@@ -182,6 +178,74 @@ def _plural(n: int, one: str, many: str, language: str) -> str:
     return f"{n}\u00a0{one if singular else many}"
 
 
+# transcripts --------------------------------------------------------------------------
+
+PARAGRAPH_GAP = 2.0
+"""A pause of this many seconds between two cues starts a new paragraph."""
+PARAGRAPH_SECONDS = 60.0
+"""A paragraph is closed once it spans this long, so timestamps stay close to the words they lead to."""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    start: int
+    """Seconds: where the paragraph's link sends the player."""
+    text: str
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str | None
+    """The chapter the paragraphs belong to (None before the first chapter, or without chapters)."""
+    paragraphs: tuple[Paragraph, ...]
+
+
+def transcript_sections(cues: Sequence[Cue], chapters: Sequence[Chapter] = ()) -> list[Section]:
+    """Cues as readable paragraphs, grouped under the chapters they fall in."""
+    sections: list[Section] = []
+    bounds = [c.start for c in chapters]
+    current: list[Cue] = []
+    paragraphs: list[Paragraph] = []
+    chapter = -1 if not bounds or bounds[0] > 0 else 0
+
+    def close_paragraph() -> None:
+        if current:
+            text = " ".join(c.plain for c in current if c.plain)
+            if text:
+                paragraphs.append(Paragraph(int(current[0].start), text))
+            current.clear()
+
+    def close_section() -> None:
+        close_paragraph()
+        if paragraphs:
+            sections.append(Section(chapters[chapter].title if chapter >= 0 else None, tuple(paragraphs)))
+            paragraphs.clear()
+
+    for cue in cues:
+        entered = chapter
+        while entered + 1 < len(bounds) and cue.start >= bounds[entered + 1]:
+            entered += 1
+        if entered != chapter:
+            close_section()
+            chapter = entered
+        elif current and (cue.start - current[-1].end >= PARAGRAPH_GAP
+                          or cue.start - current[0].start >= PARAGRAPH_SECONDS):
+            close_paragraph()
+        current.append(cue)
+    close_section()
+    return sections
+
+
+@dataclass(frozen=True)
+class Track:
+    """A ``<track kind="captions">`` of the player."""
+
+    src: str
+    language: str
+    label: str
+    default: bool
+
+
 # interface strings --------------------------------------------------------------------
 
 STRINGS: dict[str, dict[str, str]] = {
@@ -210,6 +274,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "one_like": "like", "likes": "likes", "one_share": "boost", "shares": "boosts",
         "speaker": "Speaker", "keeps": "Keeps the archive", "talk_address": "Address of this talk", "colon": ":",
         "removed_nodate": "This talk was removed from the archive.",
+        "chapters": "Chapters", "transcript": "Transcript", "transcripts": "Transcripts",
+        "transcript_of": "Transcript of", "other_languages": "Other languages",
     },
     "fr": {
         "skip": "Aller au contenu", "archive": "Archives", "follow_title": "Comment s’abonner",
@@ -239,6 +305,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "one_like": "j’aime", "likes": "j’aime", "one_share": "partage", "shares": "partages",
         "speaker": "Intervenant", "keeps": "Tient les archives", "talk_address": "Adresse de cette intervention",
         "colon": "\u00a0:", "removed_nodate": "Cette intervention a été retirée des archives.",
+        "chapters": "Chapitres", "transcript": "Transcription", "transcripts": "Transcriptions",
+        "transcript_of": "Transcription de", "other_languages": "Autres langues",
     },
 }
 
@@ -309,17 +377,45 @@ class Pages:
             description=excerpt(talk.summary), replies=thread(replies), likes=likes, shares=shares,
             page_url=page, share_image=image, share_width=width, share_height=height,
             oembed_url=self.urls.oembed(page), embed_url=self.urls.embed(talk.slug), frame=player_size(talk),
-            creator="@" + self.urls.handle(OWNER),
+            creator="@" + self.urls.handle(OWNER), **self.player(talk, files),
         )
 
     def embed(self, talk: Talk) -> str:
         """The bare player of a talk for other sites' frames, with a link back to the talk page."""
-        return self._render("embed", talk=talk, files=self._files(talk), page_url=self.urls.talk(talk.slug))
+        files = self._files(talk)
+        return self._render("embed", talk=talk, files=files, page_url=self.urls.talk(talk.slug),
+                            **self.player(talk, files))
 
     def _files(self, talk: Talk) -> list[tuple[Media, str]]:
         """Each file of the talk with its direct URL: visitors' players skip the redirect that the published
         uuid-named URL of a file hosted elsewhere costs (the files are the same)."""
         return [(m, self.urls.resolve(m.ref)) for m in talk.media]
+
+    def player(self, talk: Talk, files: list[tuple[Media, str]]) -> dict[str, Any]:
+        """What a talk's player shows besides its sources: caption and chapter tracks, the chapter list's
+        links and the transcripts. Shared by every page that carries the player."""
+        local = [c for c in talk.captions if c.local]
+        default = transcript_caption(talk) if local else None
+        archive = base_language(self.language)
+        preferred = next((c for c in local if c.language.split("-")[0].lower() == archive), default)
+        tracks = [Track(self.urls.caption(talk.slug, c.language, c.tag), c.language, c.label, c is preferred)
+                  for c in local]
+        return {
+            "tracks": tracks,
+            "chapters_track": self.urls.chapters_track(talk.slug, talk.chapters_tag) if talk.chapters else None,
+            # a media fragment: without the script, the link opens the recording itself at that moment
+            "seek_base": files[0][1] if files else None,
+            "transcripts": [(c, self.urls.transcript(talk.slug, c.language)) for c in local],
+            "player_script": self.urls.static("player.js") if (local or talk.chapters) else None,
+        }
+
+    def transcript(self, talk: Talk, caption: Caption) -> str:
+        """A caption file as paragraphs, each opening with a link to its moment in the talk page's player."""
+        others = [(c, self.urls.transcript(talk.slug, c.language)) for c in talk.captions
+                  if c.local and c.language != caption.language]
+        return self._render("transcript", talk=talk, caption=caption, page_url=self.urls.talk(talk.slug),
+                            url=self.urls.transcript(talk.slug, caption.language), others=others,
+                            sections=transcript_sections(caption.cues, talk.chapters))
 
     def removed(self, slug: str, deleted_at: dt.datetime | None) -> str:
         """The 410 page of a talk taken out of the archive."""

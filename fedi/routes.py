@@ -14,14 +14,14 @@ from typing import Any
 
 from aiohttp import web
 
-from . import discovery, objects
+from . import discovery, objects, webvtt
 from .context import CTX, Context, dumps
 from .errors import ActivityError, SignatureError, StoreError
 from .negotiation import AS2, JRD, wants_as2
 from .pages import Reply
 from .store import Comment, TalkStamp
 from .talk_objects import media_urls, with_counts
-from .talks import safe_relpath
+from .talks import Talk, safe_relpath
 from .urls import ARCHIVE, OWNER
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ RETRY_AFTER = 60
 CORS = {"Access-Control-Allow-Origin": "*"}
 mimetypes.add_type("video/webm", ".webm")
 mimetypes.add_type("image/webp", ".webp")
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("text/vtt", ".vtt")
 
 
 def setup(app: web.Application) -> None:
@@ -54,6 +56,10 @@ def setup(app: web.Application) -> None:
     r.add_get("/talks/{slug}/replies", talk_replies)
     r.add_get("/talks/{slug}/{kind:likes|dislikes|shares}", talk_reactions)
     r.add_get("/talks/{slug}/quotes/{token}", quote_authorization)
+    r.add_get("/talks/{slug}/captions/{language:[A-Za-z0-9-]+}.{tag:[0-9a-f]{1,64}}.vtt", caption_file)
+    r.add_get("/talks/{slug}/chapters/{tag:[0-9a-f]{1,64}}.vtt", chapters_track)
+    r.add_get("/talks/{slug}/chapters/{tag:[0-9a-f]{1,64}}", chapters)
+    r.add_get("/talks/{slug}/transcript/{language:[A-Za-z0-9-]+}", transcript)
     r.add_get("/talks/{slug}/updates/{version:\\d+}", stored_activity)
     r.add_get("/talks/{slug}/delete", stored_activity)
     r.add_get("/activities/{token}", stored_activity)
@@ -425,6 +431,74 @@ async def quote_authorization(request: web.Request) -> web.Response:
     return as2(dumps(objects.quote_authorization(ctx.urls, quote.id, quote.slug, quote.quoting)))
 
 
+# captions, chapters and transcripts -----------------------------------------------------------------
+
+VTT_TYPE = "text/vtt; charset=utf-8"
+VTT_MAX_AGE = 86400
+"""Seconds a caption or chapters file may be cached: its URL changes with its content."""
+
+
+async def _live_entry(request: web.Request) -> Talk:
+    """The current entry of a published talk: 410 once removed, 404 when unknown."""
+    stamp = await _stamp(request)
+    if stamp.deleted:
+        raise web.HTTPGone(reason="talk removed")
+    entry = (await ctx_of(request).entries()).get(stamp.slug)
+    if entry is None:
+        raise web.HTTPNotFound(reason="no such talk")
+    return entry
+
+
+def _vtt(request: web.Request, text: str, tag: str) -> web.Response:
+    """A WebVTT file for players on any origin: CORS, caching, and 304 when the client has this version.
+    An older tag gets the current file, cached briefly (a page or a receiver may still hold the old URL)."""
+    etag = f'"{tag}"'
+    max_age = VTT_MAX_AGE if request.match_info["tag"] == tag else 300
+    headers = {**CORS, "Cache-Control": f"public, max-age={max_age}", "ETag": etag,
+               "X-Content-Type-Options": "nosniff"}
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=text.encode(), headers={**headers, "Content-Type": VTT_TYPE})
+
+
+async def caption_file(request: web.Request) -> web.Response:
+    entry = await _live_entry(request)
+    language = request.match_info["language"]
+    caption = next((c for c in entry.captions if c.local and c.language == language), None)
+    if caption is None or caption.text is None:
+        raise web.HTTPNotFound(reason="no such caption file")
+    return _vtt(request, caption.text, caption.tag)
+
+
+async def chapters_track(request: web.Request) -> web.Response:
+    entry = await _live_entry(request)
+    if not entry.chapters:
+        raise web.HTTPNotFound(reason="this talk has no chapters")
+    # a chapter whose end is unknown (no duration) lasts until the end of any recording
+    text = webvtt.write((c.start, c.end if c.end is not None else 360000, c.title) for c in entry.chapters)
+    return _vtt(request, text, entry.chapters_tag)
+
+
+async def chapters(request: web.Request) -> web.Response:
+    """The document a Video's ``hasParts`` names; under authorized fetch it needs a signed GET like the Video."""
+    ctx = ctx_of(request)
+    entry = await _live_entry(request)
+    if not entry.chapters:
+        raise web.HTTPNotFound(reason="this talk has no chapters")
+    return as2(dumps(objects.chapters_document(ctx.urls, entry)))
+
+
+async def transcript(request: web.Request) -> web.Response:
+    """A caption file as a page to read, for people and search engines."""
+    ctx = ctx_of(request)
+    entry = await _live_entry(request)
+    language = request.match_info["language"]
+    caption = next((c for c in entry.captions if c.local and c.language == language), None)
+    if caption is None:
+        raise web.HTTPNotFound(reason="no transcript in this language")
+    return html(ctx.pages.transcript(entry, caption))
+
+
 async def stored_activity(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     doc = await ctx.store.activity(_public_url(ctx, request))
@@ -488,8 +562,11 @@ async def static(request: web.Request) -> web.StreamResponse:
 def _file(path: Path, max_age: int) -> web.FileResponse:
     # FileResponse answers Range (206/416), If-None-Match/If-Modified-Since (304) with ETag and Last-Modified
     kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return web.FileResponse(path, headers={"Content-Type": kind, "Cache-Control": f"public, max-age={max_age}",
-                                           "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"})
+    headers = {"Content-Type": kind, "Cache-Control": f"public, max-age={max_age}", "Accept-Ranges": "bytes",
+               "X-Content-Type-Options": "nosniff"}
+    if kind == "text/vtt":  # a caption file under its own path: as under /talks/, for players on any origin
+        headers.update(CORS, **{"Content-Type": VTT_TYPE})
+    return web.FileResponse(path, headers=headers)
 
 
 # errors ------------------------------------------------------------------------------

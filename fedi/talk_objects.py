@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .config import Config
-from .talks import Media, Talk
+from .talks import Caption, Media, Talk
 from .urls import ARCHIVE, OWNER, Urls
 
 # ActivityStreams basics, shared with ``objects`` (which imports this module, never the reverse) ------------
@@ -51,6 +51,8 @@ CONTEXT: list[Any] = [AS, {
     "licence": "sc:license",
     "language": "sc:inLanguage",
     "identifier": "sc:identifier",
+    "subtitleLanguage": "sc:subtitleLanguage",
+    "hasParts": "sc:hasParts",
     "likes": {"@id": "as:likes", "@type": "@id"},
     "dislikes": {"@id": "as:dislikes", "@type": "@id"},
     "shares": {"@id": "as:shares", "@type": "@id"},
@@ -211,6 +213,11 @@ def video(config: Config, urls: Urls, talk: Talk, *, uuid: str, published: dt.da
     lic = licence(talk.license)
     if lic:
         doc["licence"] = lic
+    # only when there are some: an always-present empty list would change every published Video at once
+    if talk.captions:
+        doc["subtitleLanguage"] = [subtitle(urls, talk.slug, c) for c in talk.captions]
+    if talk.chapters:
+        doc["hasParts"] = urls.chapters(talk.slug, talk.chapters_tag)  # a URL: PeerTube ignores an inline list
     return doc
 
 
@@ -221,7 +228,7 @@ def note(config: Config, urls: Urls, talk: Talk, *, published: dt.datetime, upda
     # the talk page's link before the abstract: Mastodon makes its link card (poster, player) from the first
     # link of a post, and an abstract may hold links of its own
     parts = [f"<p><strong>{html.escape(talk.title)}</strong></p>", f"<p>{byline(talk)}</p>",
-             f"<p>{link(page)}</p>", paragraphs_html(talk.paragraphs)]
+             f"<p>{link(page)}</p>", paragraphs_html(talk.paragraphs), *chapters_html(urls, talk)]
     if talk.tags:
         parts.append("<p>" + " ".join(hashtag_link(urls, t) for t in talk.tags) + "</p>")
     content = "".join(parts)
@@ -249,6 +256,57 @@ def note(config: Config, urls: Urls, talk: Talk, *, published: dt.datetime, upda
 
 
 # pieces ------------------------------------------------------------------------------------------------
+
+CHAPTERS_CONTEXT: list[Any] = [AS, {"sc": "http://schema.org/", "hasPart": "sc:hasPart",
+                                    "startOffset": "sc:startOffset", "endOffset": "sc:endOffset"}]
+NOTE_WORDS = {"fr": ("Chapitres\u00a0:", "Transcription\u00a0:"), "en": ("Chapters:", "Transcript:")}
+"""The two headings a Note adds, in the talk's language (English for others)."""
+
+
+def subtitle(urls: Urls, slug: str, caption: Caption) -> dict[str, str]:
+    """PeerTube's ``subtitleLanguage`` entry: ``url`` a plain string to the .vtt file."""
+    url = urls.caption(slug, caption.language, caption.tag) if caption.local else caption.ref
+    primary = caption.language.split("-")[0].lower()
+    return {"identifier": caption.language, "name": LANGUAGES.get(primary, caption.label), "url": url}
+
+
+def chapters_document(urls: Urls, talk: Talk) -> dict[str, Any]:
+    """What ``hasParts`` points to, as PeerTube serves and reads it: names of 1–100 characters and integer
+    offsets in seconds (PeerTube reads ``name`` and ``startOffset``; the end is the next start)."""
+    parts = []
+    for chapter in talk.chapters:
+        part: dict[str, Any] = {"name": chapter.title, "startOffset": chapter.start}
+        if chapter.end is not None:
+            part["endOffset"] = chapter.end
+        parts.append(part)
+    return {"@context": CHAPTERS_CONTEXT, "id": urls.chapters(talk.slug, talk.chapters_tag), "hasPart": parts}
+
+
+def transcript_caption(talk: Talk) -> Caption | None:
+    """The caption whose transcript a talk links first: in the talk's language, else the first local one."""
+    local = [c for c in talk.captions if c.local]
+    same = [c for c in local if c.language.split("-")[0].lower() == talk.language.split("-")[0].lower()]
+    return (same or local or [None])[0]
+
+
+def format_duration(seconds: int) -> str:
+    """``41:12`` or ``1:02:03`` (as video players show a time or a length)."""
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def chapters_html(urls: Urls, talk: Talk) -> list[str]:
+    """A Note's chapter list (times and titles, one line each: Mastodon keeps ``<br>``) and transcript link."""
+    words = NOTE_WORDS.get(talk.language.split("-")[0].lower(), NOTE_WORDS["en"])
+    out = []
+    if talk.chapters:
+        lines = "<br>".join(f"{format_duration(c.start)} {html.escape(c.title)}" for c in talk.chapters)
+        out.append(f"<p>{words[0]}<br>{lines}</p>")
+    caption = transcript_caption(talk)
+    if caption is not None:
+        out.append(f"<p>{words[1]} {link(urls.transcript(talk.slug, caption.language))}</p>")
+    return out
 
 COMMENTS_ENABLED, COMMENTS_REQUIRE_APPROVAL = 1, 3  # PeerTube VideoCommentPolicy (2 is DISABLED)
 

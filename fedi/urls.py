@@ -146,6 +146,25 @@ class Urls:
     def quote_accept(self, token: str) -> str:
         return self.activity(f"accept-quote-{token}")
 
+    def caption(self, slug: str, language: str, tag: str) -> str:
+        """A local caption file; ``tag`` follows its content, so an edit gives a new URL (and an Update)."""
+        return f"{self.talk(slug)}/captions/{language}.{tag}.vtt"
+
+    def chapters(self, slug: str, tag: str) -> str:
+        """The chapters document a Video's ``hasParts`` names (PeerTube fetches it)."""
+        return f"{self.talk(slug)}/chapters/{tag}"
+
+    def chapters_track(self, slug: str, tag: str) -> str:
+        """The same chapters as a WebVTT file, for the players' ``<track kind="chapters">``."""
+        return f"{self.chapters(slug, tag)}.vtt"
+
+    def transcript(self, slug: str, language: str) -> str:
+        return f"{self.talk(slug)}/transcript/{language}"
+
+    def moment(self, slug: str, seconds: int) -> str:
+        """The talk page, its player set at ``seconds`` (a media-fragment style anchor)."""
+        return f"{self.talk(slug)}#t={int(seconds)}"
+
     def talk_slug(self, object_id: str) -> str | None:
         """The slug named by one of our talk ids (``…/talks/<slug>``), or None for any other URL."""
         prefix = f"{self.base}/talks/"

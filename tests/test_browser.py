@@ -4,9 +4,11 @@
 replies stored beforehand through the same code the inbox uses (one of them hostile). The browser opens the
 profile page and a talk page on a 375-pixel-wide phone screen and checks the title, the video with its WebM
 source and poster, the approved replies in order with their authors, the counts; that nothing hostile ran (no
-alert, no injected element, no console error) and that nothing scrolls sideways. A talk whose file is a real
-WebM clip (recorded by Chromium itself) is framed as a Mastodon card frames it, from another origin: the embed
-page plays there and fills the frame. Screenshots go to the test's temporary folder.
+alert, no injected element, no script but fedi's own player script, no console error) and that nothing scrolls
+sideways. On the talk with sample captions and chapters it checks the tracks, that a chapter click seeks the
+player, and the transcript page. A talk whose file is a real WebM clip (recorded by Chromium itself) is framed
+as a Mastodon card frames it, from another origin: the embed page plays there, with its tracks, and fills the
+frame. Screenshots go to the test's temporary folder.
 
 The browser reaches nothing but 127.0.0.1: every other host goes to a dead proxy and resolves nowhere (the
 sample's video files are placeholders on videos.example.org). ``.ci/run`` installs ``chromium`` and
@@ -246,7 +248,8 @@ def check_visitor_safe(driver: Any) -> None:
     except NoAlertPresentException:
         pass
     assert driver.execute_script("return window.__dialogs") == []
-    assert driver.execute_script("return document.scripts.length") == 0
+    scripts = driver.execute_script("return Array.from(document.scripts).map(s => s.src)")
+    assert all(urlsplit(src).path == "/static/player.js" for src in scripts), scripts  # fedi's own, nothing else
     injected = driver.execute_script(
         "return Array.from(document.querySelectorAll('*')).filter(e => Array.from(e.attributes)"
         ".some(a => a.name.startsWith('on') || a.value.trim().toLowerCase().startsWith('javascript:')))"
@@ -301,6 +304,54 @@ def test_a_visitor_sees_the_archive_and_the_conversation(server: dict[str, str],
     driver.save_screenshot(str(tmp_path / "conversation.png"))
     check_visitor_safe(driver)
     (tmp_path / "console.json").write_text(json.dumps(CONSOLE, indent=1))
+
+
+def test_captions_chapters_and_transcript(server: dict[str, str], browser: Any, tmp_path: Path) -> None:
+    """The player carries the French captions (shown by default) and the chapters track; a click on a chapter
+    seeks the player; the transcript page's timestamps open the talk page with its player at that moment."""
+    driver = browser
+    driver.get(server["talk"])
+    video = driver.find_element(By.TAG_NAME, "video")
+    tracks = video.find_elements(By.TAG_NAME, "track")
+    assert [(t.get_attribute("kind"), t.get_attribute("srclang")) for t in tracks] == [
+        ("captions", "fr"), ("chapters", "fr")]
+    assert [urlsplit(t.get_attribute("src")).netloc for t in tracks] == [urlsplit(server["base"]).netloc] * 2
+    text_tracks = driver.execute_script(
+        "return Array.from(arguments[0].textTracks).map(t => [t.kind, t.language, t.label, t.mode])", video)
+    # the captions are on by default; Chromium leaves a chapters track disabled until a player asks for it
+    assert text_tracks[0] == ["captions", "fr", "Français", "showing"]
+    assert text_tracks[1][:3] == ["chapters", "fr", "Chapitres"]
+    # the caption file loads (HTMLTrackElement.LOADED) and its cues reach the player
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+        "return arguments[0].querySelector('track').readyState === 2", video))
+    assert driver.execute_script("return arguments[0].textTracks[0].cues.length", video) > 10
+
+    chapters = driver.find_elements(By.CSS_SELECTOR, ".chapters a[data-start]")
+    assert [c.find_element(By.TAG_NAME, "time").text for c in chapters] == [
+        "0:00", "3:30", "12:00", "21:00", "30:30", "37:00"]
+    assert chapters[3].get_attribute("href").endswith(".webm#t=1260"), "without the script: the recording at 21:00"
+    before = driver.current_url
+    chapters[3].click()
+    assert driver.execute_script("return arguments[0].currentTime", video) == 1260
+    assert driver.current_url == server["talk"] + "#t=1260" and before == server["talk"], "the page stayed"
+    driver.save_screenshot(str(tmp_path / "chapters.png"))
+    check_visitor_safe(driver)
+
+    transcript = driver.find_element(By.CSS_SELECTOR, ".transcripts a")
+    assert transcript.text == "Français"
+    transcript.click()
+    assert driver.current_url == server["talk"] + "/transcript/fr"
+    assert driver.find_element(By.TAG_NAME, "h1").text.startswith("Transcription")
+    stamps = driver.find_elements(By.CSS_SELECTOR, "a.timestamp")
+    assert stamps and stamps[0].text == "0:00"
+    assert driver.execute_script("return document.scripts.length") == 0
+    check_visitor_safe(driver)
+    target = stamps[-1].get_attribute("href")
+    seconds = int(target.rsplit("#t=", 1)[1])
+    assert seconds > 0
+    stamps[-1].click()
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script(
+        "const v = document.querySelector('video'); return v !== null && v.currentTime === arguments[0]", seconds))
 
 
 def test_seeded_replies_are_sanitized_in_the_store(tmp_path: Path) -> None:

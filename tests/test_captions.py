@@ -1,4 +1,4 @@
-"""Captions and chapters: the entry contract."""
+"""Captions, chapters and transcripts: the entry contract, the Video and Note, the files, pages and Updates."""
 
 from __future__ import annotations
 
@@ -10,9 +10,16 @@ from typing import Any
 
 import pytest
 
+from fedi import config as config_mod
+from fedi import objects, publish, schemas, webvtt
+from fedi.config import urls_for
 from fedi.errors import EntryError
+from fedi.pages import Pages, transcript_sections
+from fedi.store import open_store
 from fedi.talks import Chapter, load_archive, parse_entry
-from tests.conftest import ENTRY
+from fedi.webvtt import Cue
+from tests.conftest import ENTRY, write_config
+from tests.remote import AS2, RemoteServer
 
 T0 = dt.datetime(2026, 3, 1, 10, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(hours=1)
@@ -207,3 +214,264 @@ def test_the_sample_archive_has_marked_sample_captions_and_chapters_for_a_whole_
         assert re.search(r"^NOTE\n.*ÉCHANTILLON", text, re.MULTILINE | re.DOTALL)
         assert talk.captions[0].language == "fr" and talk.captions[0].cues[-1].end >= 120
         assert talk.chapters and talk.chapters[0].start == 0 and talk.chapters[-1].end == talk.duration
+
+
+# the Video and the Note ----------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def talk_dir(archive_dir: Path) -> Path:
+    media = archive_dir / "outbox" / "media"
+    (media / "debat.fr.vtt").write_text(CAPTIONS_FR, encoding="utf-8")
+    (media / "debat.en.vtt").write_text(CAPTIONS_EN, encoding="utf-8")
+    (archive_dir / "outbox" / "debat.toml").write_text(WITH_ALL, encoding="utf-8")
+    return archive_dir
+
+
+def loaded(config: config_mod.Config) -> Any:
+    talks, problems = load_archive(config.archive.dir, config.archive.language)
+    assert problems == []
+    return talks
+
+
+def test_the_video_carries_captions_and_a_chapters_url_as_peertube_validates_them(talk_dir: Path) -> None:
+    config = config_mod.load(talk_dir / "config.toml")
+    urls = urls_for(config)
+    (talk,) = loaded(config)
+    video = objects.talk_object(config, urls, talk, uuid=UUID, published=T0, updated=T0)
+    fr, en = talk.captions
+    assert video["subtitleLanguage"] == [
+        {"identifier": "fr", "name": "French", "url": f"{urls.talk('debat')}/captions/fr.{fr.tag}.vtt"},
+        {"identifier": "en", "name": "English", "url": f"{urls.talk('debat')}/captions/en.{en.tag}.vtt"}]
+    assert video["hasParts"] == f"{urls.talk('debat')}/chapters/{talk.chapters_tag}"
+    assert schemas.all_errors("peertube_video", objects.document(video)) == []
+    doc = objects.chapters_document(urls, talk)
+    assert doc["id"] == video["hasParts"]
+    assert doc["hasPart"] == [{"name": "Ouverture", "startOffset": 0, "endOffset": 60},
+                              {"name": "Le débat", "startOffset": 60, "endOffset": 3000},
+                              {"name": "Questions de la salle", "startOffset": 3000, "endOffset": 3723}]
+    assert schemas.all_errors("peertube_chapters", doc) == []
+    assert "sc:subtitleLanguage" in str(objects.CONTEXT) and "sc:hasParts" in str(objects.CONTEXT)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda v: v.update(hasParts=[{"name": "x", "startOffset": 0}]), "hasParts"),
+    (lambda v: v["subtitleLanguage"][0].update(url=None), "subtitleLanguage[0].url"),
+    (lambda v: v["subtitleLanguage"][0].update(url="https://a.example/fr.srt"), "subtitleLanguage[0].url"),
+    (lambda v: v["subtitleLanguage"][0].pop("identifier"), "subtitleLanguage[0]"),
+])
+def test_the_peertube_profile_refuses_what_peertube_drops(talk_dir: Path, change: Any, field: str) -> None:
+    config = config_mod.load(talk_dir / "config.toml")
+    (talk,) = loaded(config)
+    video = objects.talk_object(config, urls_for(config), talk, uuid=UUID, published=T0, updated=T0)
+    change(video)
+    problems = schemas.all_errors("peertube_video", video)
+    assert problems and problems[0].startswith(field), problems
+
+
+@pytest.mark.parametrize(("part", "value"), [("name", ""), ("name", "x" * 101), ("startOffset", 1.5),
+                                             ("startOffset", -1), ("startOffset", "12")])
+def test_the_chapters_profile_refuses_what_peertube_refuses(talk_dir: Path, part: str, value: Any) -> None:
+    config = config_mod.load(talk_dir / "config.toml")
+    (talk,) = loaded(config)
+    doc = objects.chapters_document(urls_for(config), talk)
+    doc["hasPart"][1][part] = value
+    assert schemas.all_errors("peertube_chapters", doc) != []
+
+
+def test_a_talk_without_captions_or_chapters_keeps_its_video_unchanged(archive_dir: Path) -> None:
+    """No empty ``subtitleLanguage``: adding the field to every Video would send an Update for every talk."""
+    config = config_mod.load(archive_dir / "config.toml")
+    (talk,) = loaded(config)
+    video = objects.talk_object(config, urls_for(config), talk, uuid=UUID, published=T0, updated=T0)
+    assert "subtitleLanguage" not in video and "hasParts" not in video
+
+
+def test_note_mode_lists_the_chapters_and_links_the_transcript(talk_dir: Path) -> None:
+    write_config(talk_dir, archive={"object_type": "Note"})
+    config = config_mod.load(talk_dir / "config.toml")
+    urls = urls_for(config)
+    (talk,) = loaded(config)
+    note = objects.talk_object(config, urls, talk, uuid=UUID, published=T0, updated=T0)
+    transcript = urls.transcript("debat", "fr")
+    assert ("<p>Chapitres\u00a0:<br>0:00 Ouverture<br>1:00 Le débat<br>50:00 Questions de la salle</p>"
+            f'<p>Transcription\u00a0: <a href="{transcript}" rel="nofollow noopener" target="_blank">{transcript}</a>'
+            "</p>") in note["content"]
+    # the talk page stays the post's first link: Mastodon makes its link card from it
+    assert re.search(r'href="([^"]+)"', note["content"]).group(1) == urls.talk("debat")
+    assert schemas.all_errors("mastodon_note", objects.document(note)) == []
+
+
+# Updates ----------------------------------------------------------------------------------------------------------
+
+async def test_adding_and_editing_captions_or_chapters_sends_an_update(archive_dir: Path) -> None:
+    """Captions and chapters are part of the published object: adding them, editing a caption file (its URL
+    follows its content) or a chapter title each sends an Update; saving the same files again does not."""
+    config = config_mod.load(archive_dir / "config.toml")
+    urls = urls_for(config)
+    async with open_store(config.store.url) as store:
+        await publish.sync(config, urls, store, loaded(config), T0)
+        media = archive_dir / "outbox" / "media"
+        (media / "debat.fr.vtt").write_text(CAPTIONS_FR, encoding="utf-8")
+        (media / "debat.en.vtt").write_text(CAPTIONS_EN, encoding="utf-8")
+        (archive_dir / "outbox" / "debat.toml").write_text(WITH_ALL, encoding="utf-8")
+        added = await publish.sync(config, urls, store, loaded(config), T1)
+        assert [a["type"] for a in added.steps[0].activities] == ["Update"]
+        first = (await store.talk("debat")).object
+        assert len(first["subtitleLanguage"]) == 2 and "hasParts" in first
+        assert not (await publish.sync(config, urls, store, loaded(config), T1)).changed
+
+        (media / "debat.fr.vtt").write_text(CAPTIONS_FR.replace("Premier", "Tout premier"), encoding="utf-8")
+        edited = await publish.sync(config, urls, store, loaded(config), T2)
+        update = edited.steps[0].activities[0]
+        assert update["type"] == "Update"
+        assert update["object"]["subtitleLanguage"][0]["url"] != first["subtitleLanguage"][0]["url"]
+        assert update["object"]["subtitleLanguage"][1] == first["subtitleLanguage"][1]
+
+        (archive_dir / "outbox" / "debat.toml").write_text(WITH_ALL.replace("Le débat", "La discussion"),
+                                                          encoding="utf-8")
+        renamed = await publish.sync(config, urls, store, loaded(config), T2 + dt.timedelta(hours=1))
+        assert renamed.steps[0].activities[0]["object"]["hasParts"] != first["hasParts"]
+
+
+# files and pages over HTTP --------------------------------------------------------------------------------------------
+
+@pytest.fixture
+async def served(talk_dir: Path, fedi):  # type: ignore[no-untyped-def]
+    async def start(**security: Any) -> Any:
+        app = await fedi(security=security)
+        return app
+
+    return start
+
+
+async def fetch(remote: RemoteServer, url: str, headers: dict[str, str] | None = None) -> Any:
+    return await remote.send("GET", url, None, headers or {})
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_caption_and_chapter_files_are_served_for_players_anywhere(served, remote_server) -> None:
+    """``text/vtt; charset=utf-8``, CORS, a day of caching (the URL changes with the content), ETag and 304;
+    an older URL still gets the current file, cached briefly."""
+    app = await served()
+    talk = (await app.ctx.entries())["debat"]
+    urls = urls_for(app.config)
+    fr = talk.captions[0]
+    answer = await fetch(remote_server, urls.caption("debat", "fr", fr.tag), {"Origin": "https://player.example"})
+    assert answer.status == 200
+    assert answer.headers["Content-Type"] == "text/vtt; charset=utf-8"
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    assert answer.headers["Cache-Control"] == "public, max-age=86400"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.body.decode() == CAPTIONS_FR
+    again = await fetch(remote_server, urls.caption("debat", "fr", fr.tag), {"If-None-Match": answer.headers["ETag"]})
+    assert again.status == 304 and again.body == b""
+    old = await fetch(remote_server, urls.caption("debat", "fr", "0123456789ab"))
+    assert old.status == 200 and old.body.decode() == CAPTIONS_FR
+    assert old.headers["Cache-Control"] == "public, max-age=300"
+    for missing in (urls.caption("debat", "de", fr.tag), urls.caption("nope", "fr", fr.tag)):
+        assert (await fetch(remote_server, missing)).status == 404
+
+    track = await fetch(remote_server, urls.chapters_track("debat", talk.chapters_tag))
+    assert track.status == 200 and track.headers["Content-Type"] == "text/vtt; charset=utf-8"
+    assert track.headers["Access-Control-Allow-Origin"] == "*"
+    assert [(c.start, c.end, c.text) for c in webvtt.parse(track.body.decode())] == [
+        (0, 60, "Ouverture"), (60, 3000, "Le débat"), (3000, 3723, "Questions de la salle")]
+
+    under_media = await fetch(remote_server, urls.media("media/debat.fr.vtt"))
+    assert under_media.headers["Content-Type"] == "text/vtt; charset=utf-8"
+    assert under_media.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_the_chapters_document_takes_signed_gets_and_respects_authorized_fetch(served, peertube) -> None:
+    """PeerTube fetches ``hasParts`` with a signed GET: it passes; under authorized fetch an unsigned GET gets 401,
+    while caption files, chapter tracks and transcripts stay open to players and readers."""
+    app = await served(authorized_fetch=True)
+    talk = (await app.ctx.entries())["debat"]
+    urls = urls_for(app.config)
+    url = urls.chapters("debat", talk.chapters_tag)
+    unsigned = await fetch(peertube, url, {"Accept": AS2})
+    assert unsigned.status == 401 and unsigned.json == {"error": "signature required"}
+    signed = await peertube.signed_get(url, headers={"Accept": AS2})
+    assert signed.status == 200 and signed.headers["Content-Type"].startswith(AS2)
+    assert signed.json == objects.chapters_document(urls, talk)
+    video = await peertube.signed_get(urls.talk("debat"), headers={"Accept": AS2})
+    assert video.json["hasParts"] == url and schemas.all_errors("peertube_video", video.json) == []
+    for open_url in (urls.caption("debat", "fr", talk.captions[0].tag), urls.chapters_track("debat", talk.chapters_tag),
+                     urls.transcript("debat", "fr")):
+        assert (await fetch(peertube, open_url)).status == 200, open_url
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_the_transcript_page_reads_as_paragraphs_linked_to_their_moment(served, remote_server) -> None:
+    app = await served()
+    urls = urls_for(app.config)
+    answer = await fetch(remote_server, urls.transcript("debat", "fr"), {"Accept": "text/html"})
+    assert answer.status == 200 and answer.headers["Content-Type"] == "text/html; charset=utf-8"
+    page = answer.body.decode()
+    assert f'<link rel="canonical" href="{urls.transcript("debat", "fr")}">' in page
+    assert '<div class="transcript-text" lang="fr">' in page
+    assert "<h2 lang=\"fr\">Ouverture</h2>" in page and "<h2 lang=\"fr\">Le débat</h2>" in page
+    paragraphs = re.findall(r'<p><a class="timestamp" href="([^"]+)"><time datetime="[^"]+">([^<]+)</time></a> '
+                            r"([^<]+)</p>", page)
+    assert paragraphs == [(urls.moment("debat", 0), "0:00", "Premier passage. Suite du passage &amp; fin."),
+                          (urls.moment("debat", 20), "0:20", "Après une pause."),
+                          (urls.moment("debat", 70), "1:10", "Deuxième chapitre.")]
+    assert f'hreflang="en" href="{urls.transcript("debat", "en")}"' in page
+    assert "noindex" not in page
+    assert (await fetch(remote_server, urls.transcript("debat", "de"))).status == 404
+    assert (await fetch(remote_server, urls.transcript("nope", "fr"))).status == 404
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_the_talk_page_has_tracks_a_chapter_list_and_transcript_links(served, remote_server) -> None:
+    app = await served()
+    urls = urls_for(app.config)
+    talk = (await app.ctx.entries())["debat"]
+    page = (await fetch(remote_server, urls.talk("debat"), {"Accept": "text/html"})).body.decode()
+    fr, en = talk.captions
+    assert (f'<track kind="captions" src="{urls.caption("debat", "fr", fr.tag)}" srclang="fr" label="Français" '
+            "default>") in page
+    assert f'<track kind="captions" src="{urls.caption("debat", "en", en.tag)}" srclang="en" label="English ' \
+           '(translation)">' in page
+    assert (f'<track kind="chapters" src="{urls.chapters_track("debat", talk.chapters_tag)}" srclang="fr" '
+            'label="Chapitres">') in page
+    video = urls.media("media/talk.webm")
+    assert (f'<a href="{video}#t=60" data-start="60"><time datetime="PT1M0S">1:00</time> '
+            '<span lang="fr">Le débat</span></a>') in page
+    assert f'<a href="{urls.transcript("debat", "fr")}" hreflang="fr" lang="fr">Français</a>' in page
+    script = urls.static("player.js")
+    assert f'<script src="{script}" defer></script>' in page and f"script-src {script};" in page
+    js = await fetch(remote_server, script)
+    assert js.status == 200 and js.headers["Content-Type"].startswith("text/javascript")
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_the_embed_page_carries_the_same_tracks_and_no_script(served, remote_server) -> None:
+    app = await served()
+    urls = urls_for(app.config)
+    talk = (await app.ctx.entries())["debat"]
+    page = (await fetch(remote_server, urls.embed("debat"))).body.decode()
+    tracks = re.findall(r"<track [^>]*>", page)
+    assert tracks == re.findall(r"<track [^>]*>", (await fetch(remote_server, urls.talk("debat"))).body.decode())
+    assert len(tracks) == 3 and urls.caption("debat", "fr", talk.captions[0].tag) in tracks[0]
+    assert "<script" not in page and "script-src" not in page
+
+
+def test_a_talk_page_without_captions_or_chapters_has_no_script(config: config_mod.Config) -> None:
+    (talk,) = loaded(config)
+    page = Pages(config, urls_for(config)).talk(talk, T0, T0)
+    assert "<script" not in page and "script-src" not in page and "<track" not in page
+    assert 'class="chapters"' not in page
+
+
+def test_transcript_sections_follow_pauses_length_and_chapters() -> None:
+    cues = [Cue(0, 2, "a"), Cue(2, 4, "<i>b</i>"), Cue(10, 12, "c"), Cue(12, 14, ""), Cue(60, 62, "d"),
+            Cue(62, 64, "e"), *(Cue(70 + 3 * i, 72 + 3 * i, f"w{i}") for i in range(25))]
+    sections = transcript_sections(cues, [Chapter(5, 60, "Un"), Chapter(60, None, "Deux")])
+    assert [s.title for s in sections] == [None, "Un", "Deux"]
+    assert [(p.start, p.text) for p in sections[0].paragraphs] == [(0, "a b")]
+    assert [(p.start, p.text) for p in sections[1].paragraphs] == [(10, "c")]
+    # a pause of 6 s starts a paragraph at 70; a minute of unbroken speech is cut at 130
+    assert [p.start for p in sections[2].paragraphs] == [60, 70, 130]
+    assert transcript_sections([]) == []

@@ -15,7 +15,8 @@ from fedi import schemas
 from fedi.schemas.compiled import compile_schema, equal
 from tests.conftest import ENTRY, FIXTURES, ROOT
 
-NAMES = ("incoming", "talk", "config", "mastodon_actor", "mastodon_note", "peertube_actor", "peertube_video")
+NAMES = ("incoming", "talk", "config", "mastodon_actor", "mastodon_note", "peertube_actor", "peertube_video",
+         "peertube_chapters")
 
 
 def _fixtures() -> list[dict[str, Any]]:
@@ -36,7 +37,10 @@ def _samples() -> dict[str, list[Any]]:
         talk["recorded"] = str(talk["recorded"])
     config = tomllib.loads((ROOT / "config.example.toml").read_text(encoding="utf-8"))
     return {"incoming": docs, "talk": talks, "config": [config], "mastodon_actor": docs, "mastodon_note": docs,
-            "peertube_actor": docs, "peertube_video": docs}
+            "peertube_actor": docs, "peertube_video": docs,
+            "peertube_chapters": [{"id": "https://a.example/c", "hasPart": [
+                {"name": "Ouverture", "startOffset": 0, "endOffset": 90}, {"name": "Suite", "startOffset": 90},
+                {"name": "Débat", "startOffset": 600, "endOffset": 900}, {"name": "Fin", "startOffset": 900}]}]}
 
 
 SAMPLES = _samples()
