@@ -123,9 +123,11 @@ async def load_and_watch(ctx: Context) -> None:
 
 
 def snapshot(folder: Path) -> tuple:
-    """What changes when an entry or a media file is added, edited or removed."""
+    """What changes when an entry, or a WebVTT file an entry may read (captions, chapters), is added, edited or
+    removed: fedi reads those files into the talk, and editing one is a change to publish."""
     try:
-        return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.glob("*.toml")))
+        files = [*folder.glob("*.toml"), *folder.rglob("*.vtt")]
+        return tuple(sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
     except OSError:
         return ()
 

@@ -282,7 +282,7 @@ def _read_vtt(ref: str, folder: Path, name: str, field: str) -> tuple[str, tuple
     """A local WebVTT file's text and cues (None for a URL); every problem names the file and the field."""
     path = _local_file(ref, folder, name, field)
     if path is None:
-        if not PurePosixPath(ref.split("?")[0]).suffix.lower() == ".vtt":
+        if PurePosixPath(ref.split("?")[0]).suffix.lower() != ".vtt":
             raise EntryError(f"{name}: {field} {ref!r} must be a WebVTT file (its name ends in .vtt)")
         return None
     try:

@@ -96,6 +96,8 @@ def clock(value: int | str) -> int:
         if value < 0:
             raise ValueError("a time cannot be negative")
         return value
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        return int(value)
     m = _CLOCK.match(str(value).strip())
     if not m:
         raise ValueError(f"{value!r} is not a time (write it like \"1:02:03\", \"12:34\" or a number of seconds)")

@@ -12,6 +12,7 @@ import pytest
 
 from fedi import config as config_mod
 from fedi import objects, publish, schemas, webvtt
+from fedi.app import snapshot
 from fedi.config import urls_for
 from fedi.errors import EntryError
 from fedi.pages import Pages, transcript_sections
@@ -331,6 +332,15 @@ async def test_adding_and_editing_captions_or_chapters_sends_an_update(archive_d
                                                           encoding="utf-8")
         renamed = await publish.sync(config, urls, store, loaded(config), T2 + dt.timedelta(hours=1))
         assert renamed.steps[0].activities[0]["object"]["hasParts"] != first["hasParts"]
+
+
+def test_the_watcher_sees_an_edited_caption_file(talk_dir: Path) -> None:
+    """``fedi serve`` re-reads the folder when an entry or a WebVTT file in it changes."""
+    outbox = talk_dir / "outbox"
+    before = snapshot(outbox)
+    assert any(name == "media/debat.fr.vtt" for name, *_ in before)
+    (outbox / "media" / "debat.fr.vtt").write_text(CAPTIONS_FR + "\n", encoding="utf-8")
+    assert snapshot(outbox) != before
 
 
 # files and pages over HTTP --------------------------------------------------------------------------------------------

@@ -62,12 +62,13 @@ def test_bad_files_name_the_line(text: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(("value", "seconds"), [(0, 0), (75, 75), ("0:00", 0), ("12:34", 754),
-                                                 ("1:02:03", 3723), ("10:00:00", 36000), ("7:05", 425)])
+                                                 ("1:02:03", 3723), ("10:00:00", 36000), ("7:05", 425),
+                                                 ("90", 90)])
 def test_clock_reads_the_forms_an_entry_may_use(value: int | str, seconds: int) -> None:
     assert webvtt.clock(value) == seconds
 
 
-@pytest.mark.parametrize("value", ["", "1:60", "1:2:3:4", "12", "-1:00", "1h", -5, "1:02:60"])
+@pytest.mark.parametrize("value", ["", "1:60", "1:2:3:4", "1.5", "-1:00", "1h", -5, "1:02:60", "²"])
 def test_clock_refuses_other_forms(value: int | str) -> None:
     with pytest.raises(ValueError):
         webvtt.clock(value)
