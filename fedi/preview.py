@@ -128,6 +128,11 @@ def peertube(obj: dict[str, Any], config: Config) -> str:
              *(f"  file: {f}" for f in files or ["(none PeerTube can play)"])]
     if tags:
         lines.append(f"  tags: {', '.join(tags)}")
+    captions = [f"{c['name']} ({c['identifier']})" for c in obj.get("subtitleLanguage", [])]
+    if captions:
+        lines.append(f"  captions: {', '.join(captions)}")
+    if obj.get("hasParts"):
+        lines.append(f"  chapters: fetched from {obj['hasParts']}")
     lines += ["  description:", _indent(_indent(html_to_text(obj.get("content", ""))))]
     return "\n".join(lines)
 
@@ -168,6 +173,11 @@ def warnings(obj: dict[str, Any], talk: Talk, config: Config) -> list[str]:
     dropped = [t for t in talk.tags if not TAG_MIN <= len(t) <= TAG_MAX]
     if dropped:
         out.append(f"PeerTube: tags must have {TAG_MIN} to {TAG_MAX} characters; it drops {', '.join(dropped)}")
+    for caption in talk.captions:
+        if not caption.local:
+            out.append(f"fedi: the {caption.language} captions are a URL, published as they are: fedi does not check "
+                       "them, and the talk page has no track nor transcript for them (keep the file in the archive "
+                       "folder for both)")
     if talk.paragraphs and to.linkify(talk.paragraphs[-1]) not in obj.get("content", ""):
         out.append(f"PeerTube: the description is cut to fit its {to.CONTENT_MAX} characters")
     return out

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fedi import config as config_mod
-from fedi import objects, publish, schemas, webvtt
+from fedi import objects, preview, publish, schemas, webvtt
 from fedi.app import snapshot
 from fedi.config import urls_for
 from fedi.errors import EntryError
@@ -300,6 +300,20 @@ def test_note_mode_lists_the_chapters_and_links_the_transcript(talk_dir: Path) -
     # the talk page stays the post's first link: Mastodon makes its link card from it
     assert re.search(r'href="([^"]+)"', note["content"]).group(1) == urls.talk("debat")
     assert schemas.all_errors("mastodon_note", objects.document(note)) == []
+
+
+def test_preview_shows_captions_and_chapters_and_warns_of_unchecked_captions(talk_dir: Path) -> None:
+    config = config_mod.load(talk_dir / "config.toml")
+    urls = urls_for(config)
+    text = WITH_ALL + '\n[[captions]]\nlanguage = "de"\nurl = "https://cdn.example/de.vtt"\n'
+    talk = parse_entry("debat", text, config.archive.dir, "fr")
+    obj = publish.build_object(config, urls, talk, uuid=UUID, published=T0, updated=T0)
+    out = preview.render(objects.document(obj), talk, config)
+    peertube = out.split("── PeerTube")[1].split("── warnings")[0]
+    assert "captions: French (fr), English (en), German (de)" in peertube
+    assert f"chapters: fetched from {urls.chapters('debat', talk.chapters_tag)}" in peertube
+    warnings = out.split("── warnings")[1]
+    assert "the de captions are a URL, published as they are" in warnings and "the fr captions" not in warnings
 
 
 # Updates ----------------------------------------------------------------------------------------------------------
