@@ -496,7 +496,10 @@ async def transcript(request: web.Request) -> web.Response:
     caption = next((c for c in entry.captions if c.local and c.language == language), None)
     if caption is None:
         raise web.HTTPNotFound(reason="no transcript in this language")
-    return html(ctx.pages.transcript(entry, caption))
+
+    async def build() -> bytes:  # an hour of captions takes some milliseconds to render: kept until the next sync
+        return ctx.pages.transcript(entry, caption).encode()
+    return _page(await _live(ctx, "transcript", f"{entry.slug}:{language}", (caption.tag, entry.chapters_tag), build))
 
 
 async def stored_activity(request: web.Request) -> web.Response:

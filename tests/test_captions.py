@@ -12,7 +12,7 @@ import pytest
 
 from fedi import config as config_mod
 from fedi import objects, preview, publish, schemas, webvtt
-from fedi.app import snapshot
+from fedi.app import snapshot, sync_archive
 from fedi.config import urls_for
 from fedi.errors import EntryError
 from fedi.pages import Pages, transcript_sections
@@ -445,6 +445,19 @@ async def test_the_transcript_page_reads_as_paragraphs_linked_to_their_moment(se
     assert "noindex" not in page
     assert (await fetch(remote_server, urls.transcript("debat", "de"))).status == 404
     assert (await fetch(remote_server, urls.transcript("nope", "fr"))).status == 404
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_an_edited_caption_file_reaches_its_transcript_after_a_sync(served, remote_server) -> None:
+    """The transcript page is kept between requests, and rebuilt once a sync has read the edited file."""
+    app = await served()
+    url = urls_for(app.config).transcript("debat", "fr")
+    assert "Premier passage." in (await fetch(remote_server, url)).body.decode()
+    caption = app.config.archive.dir / "media" / "debat.fr.vtt"
+    caption.write_text(CAPTIONS_FR.replace("Premier", "Tout premier"), encoding="utf-8")
+    assert "Premier passage." in (await fetch(remote_server, url)).body.decode()
+    await sync_archive(app.ctx)
+    assert "Tout premier passage." in (await fetch(remote_server, url)).body.decode()
 
 
 @pytest.mark.usefixtures("loopback_only")
