@@ -290,8 +290,8 @@ def _protected(path: str, accept: str | None) -> bool:
     if parts[0] == "actors":
         return len(parts) > 2  # the actor document itself stays public; its collections do not
     if parts[0] == "talks":
-        if len(parts) > 2 and (parts[2] in ("captions", "transcript") or parts[-1].endswith(".vtt")):
-            return False  # caption and chapter files and transcript pages are for players and readers
+        if len(parts) > 2 and (parts[2] in ("captions", "transcript", "embed") or parts[-1].endswith(".vtt")):
+            return False  # caption and chapter files, transcripts and the embed page are for players and readers
         return len(parts) > 2 or wants_as2(accept)  # /talks/{slug} is also the HTML page
     return parts[0] == "activities"
 

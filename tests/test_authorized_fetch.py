@@ -23,6 +23,7 @@ PUBLIC = [
     ("/", HTML),
     ("/actors/archive", HTML),
     ("/talks/debat", HTML),
+    ("/talks/debat/embed", HTML),  # the player inside a Mastodon card: browsers never sign
 ]
 # what needs a signature when security.authorized_fetch is on
 PROTECTED = [
