@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ActivityError
+from .urls import authority
 
 ACTOR_TYPES = ("Person", "Group", "Service", "Application", "Organization")
 
@@ -48,7 +49,8 @@ class RemoteActor:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.id).netloc.lower()
+        """The id's ``authority`` (host[:port]): the domain of its handle."""
+        return authority(self.id)
 
     @property
     def delivery_inbox(self) -> str:

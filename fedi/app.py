@@ -10,12 +10,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import inbox_routes, publish, routes, talks
+from . import inbox_routes, publish, quotes, routes, talks
 from . import keys as keys_mod
 from .client import Client
 from .config import Config, urls_for
 from .context import CTX, Clock, Context, utcnow
-from .jobs import Backlog, Board, JobWorker, Pressure
+from .delivery import DeliveryWorker
+from .jobs import Board, JobWorker, Pressure
 from .pages import Pages
 from .store import open_store
 from .verify import VERIFIER, Verifier, authorized_fetch
@@ -45,9 +46,11 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True, 
         client = Client(config, urls, keys, clock=clock)
         await client.start()
         verifier = Verifier(config, urls, store, client, clock)
-        ctx = Context(config=config, urls=urls, keys=keys, store=store, pages=Pages(config, urls), clock=clock,
-                      client=client, verifier=verifier, pressure=Pressure(board=board))
-        ctx.backlog = Backlog(store, ctx.pressure)
+        dispatcher = quotes.dispatcher()  # every handler and job kind, for the inbox and the job worker
+        deliverer = DeliveryWorker(config, store, client, clock) if background and publishes else None
+        ctx = Context(config=config, urls=urls, keys=keys, store=store, pages=Pages(config, urls),
+                      dispatcher=dispatcher, clock=clock, client=client, verifier=verifier, worker=deliverer,
+                      pressure=Pressure(board=board))
         app[CTX] = ctx
         app[VERIFIER] = verifier
         tasks: list[asyncio.Task[None]] = []
@@ -64,8 +67,7 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True, 
         if background and publishes:
             # background workers are started here (one line each)
             tasks.append(ctx.start_delivery())
-            wake = ctx.worker.wake if ctx.worker else None
-            jobs = JobWorker(config, urls, store, client, clock, ctx.pressure, wake=wake)
+            jobs = job_worker(ctx)
             tasks.append(asyncio.create_task(jobs.run(), name="fedi-jobs"))
         try:
             yield
@@ -82,6 +84,16 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True, 
 
     app.cleanup_ctx.append(lifetime)
     return app
+
+
+def job_worker(ctx: Context, clock: Clock | None = None) -> JobWorker:
+    """The job worker of a process, wired like its inbox: the context's dispatcher (every handler and job kind),
+    its pressure (it waits while the inbox is flooded), and its delivery worker to wake for the answers."""
+    if ctx.client is None:
+        raise RuntimeError("the job worker needs the client")
+    wake = ctx.worker.wake if ctx.worker is not None else None
+    return JobWorker(ctx.config, ctx.urls, ctx.store, ctx.client, ctx.dispatcher, clock or ctx.clock, ctx.pressure,
+                     wake=wake)
 
 
 async def read_archive(ctx: Context, *, report: bool = True) -> list[talks.Talk]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -39,7 +38,7 @@ from .keys import KeyPair
 from .negotiation import AS2, is_as2_content_type
 from .netguard import GuardedResolver, Policy, Resolve
 from .signatures import PrivateKey
-from .urls import ARCHIVE, Urls
+from .urls import ARCHIVE, Urls, authority, same_origin
 
 Clock = Callable[[], dt.datetime]
 
@@ -51,25 +50,12 @@ ERROR_CAP = 4096
 """How much of an error or redirect body is read (for the message); the rest is dropped."""
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _TEMPORARY = frozenset({401, 408, 429})
 """4xx worth retrying (Mastodon's list, interop.md §1.5); any other 4xx will not get better."""
 
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@functools.lru_cache(maxsize=4096)
-def authority(url: str) -> str:
-    """``host[:port]`` of a URL, lowercase, without the scheme's default port: the key of per-host state.
-    Cached: a fan-out asks it of the same inboxes at every attempt."""
-    u = URL(url)
-    host = (u.raw_host or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = u.explicit_port
-    return host if port is None or port == _DEFAULT_PORTS.get(u.scheme) else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -217,7 +203,7 @@ class Client:
         doc_id = document.get("id")
         if not isinstance(doc_id, str) or not doc_id:
             raise RemoteError(f"GET {answer.url}: the document has no id", answer.status)
-        if _same_origin_key(doc_id) != _same_origin_key(answer.url):
+        if not same_origin(doc_id, answer.url):
             raise RemoteError(f"GET {answer.url}: the document's id {doc_id[:200]} is on another host than the "
                               f"URL it was fetched from", answer.status)
         return document
@@ -401,14 +387,6 @@ def _json_object(answer: _Answer) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise RemoteError(f"GET {answer.url}: the body is not a JSON object", answer.status)
     return document
-
-
-def _same_origin_key(url: str) -> tuple[str, int | None]:
-    try:
-        u = URL(url)
-    except (ValueError, TypeError):
-        return ("", None)
-    return ((u.host or "").lower(), u.port)
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,11 +10,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import schemas
 from .errors import ConfigError
-from .urls import Urls
+from .urls import Urls, authority, host_name
 
 DEFAULT_PATH = "config.toml"
 ENV_VAR = "FEDI_CONFIG"
@@ -31,7 +30,7 @@ class ServerConfig:
     @property
     def domain(self) -> str:
         """The handle's host: base_url's host, with ``:port`` when the port is not the scheme's default."""
-        return urlsplit(self.base_url).netloc.lower()
+        return authority(self.base_url)
 
 
 @dataclass(frozen=True)
@@ -162,7 +161,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     else:
         url = "sqlite:///" + str(root / store.get("path", "fedi.sqlite3"))
     security = dict(raw.get("security", {}))
-    security["blocked_domains"] = tuple(d.lower().strip(".") for d in security.get("blocked_domains", ()))
+    security["blocked_domains"] = tuple(host_name(d.strip(".")) for d in security.get("blocked_domains", ()))
     config = Config(
         path=path.resolve(),
         server=ServerConfig(base_url=server["base_url"].rstrip("/"), host=server.get("host", "127.0.0.1"),

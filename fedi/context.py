@@ -1,6 +1,7 @@
 """What a running fedi holds for its lifetime: config, ids, keys, store, pages and caches of served documents.
 
-Built once by ``app``/``cli`` and passed explicitly (no globals). Serialized documents are cached as bytes
+Built once by ``app``/``cli`` and passed explicitly (no globals), complete when constructed: nothing is filled
+in later. Serialized documents are cached as bytes
 so that a read costs a lookup, not a rebuild and a ``json.dumps`` (limits.md: re-encoding costs ~25%).
 """
 
@@ -18,6 +19,7 @@ from aiohttp import web
 from .client import Client
 from .config import Config
 from .delivery import DeliveryWorker
+from .inbox import Dispatcher
 from .jobs import Backlog, Pressure
 from .keys import KeyPair
 from .pages import Pages
@@ -45,6 +47,8 @@ class Context:
     keys: dict[str, KeyPair]
     store: Store
     pages: Pages
+    dispatcher: Dispatcher
+    """Every activity handler and job kind of this process (``interactions.dispatcher()``)."""
     clock: Clock = utcnow
     client: Client | None = None
     verifier: Verifier | None = None
@@ -62,16 +66,18 @@ class Context:
     """This process's delivery worker (``fedi serve``), woken right after a publish."""
     pressure: Pressure = field(default_factory=Pressure)
     """How flooded the inbox is: shared with this process's job worker."""
-    backlog: Backlog | None = None
+    backlog: Backlog = field(init=False)
     """Where the inbox stores what it defers under a flood."""
     _by_uuid: tuple[dict[str, Talk] | None, dict[str, str]] = (None, {})
     """uuid → slug of the entries in ``talks``, with the dict it was built from."""
 
+    def __post_init__(self) -> None:
+        self.backlog = Backlog(self.store, self.pressure)
+
     def start_delivery(self) -> asyncio.Task[None]:
         """Start this process's delivery worker, which runs until the task is cancelled."""
-        if self.client is None:
-            raise RuntimeError("the delivery worker needs the client")
-        self.worker = DeliveryWorker(self.config, self.store, self.client, self.clock)
+        if self.worker is None:
+            raise RuntimeError("no delivery worker: the context was built without one")
         return asyncio.create_task(self.worker.run(), name="fedi-deliver")
 
     async def entries(self) -> dict[str, Talk]:

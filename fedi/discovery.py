@@ -17,7 +17,7 @@ from . import __version__
 from .config import Config
 from .talk_objects import player_size, sized_image
 from .talks import Talk
-from .urls import ARCHIVE, ROLES, Urls
+from .urls import ARCHIVE, ROLES, Urls, authority_of
 
 NODEINFO_VERSIONS = ("2.0", "2.1")
 NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/{}"
@@ -25,7 +25,6 @@ AS2 = "application/activity+json"
 PROFILE_PAGE = "http://webfinger.net/rel/profile-page"
 MAX_RESOURCE = 2048
 _USER_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
 class ResourceError(ValueError):
@@ -57,13 +56,8 @@ def parse_resource(resource: str, urls: Urls) -> str | None:
 
 
 def _host(netloc: str, urls: Urls) -> str:
-    """A host[:port] in comparable form: lowercase, no trailing dot, no default port of our scheme."""
-    host = netloc.lower().rstrip(".")
-    scheme = urlsplit(urls.base).scheme
-    port = _DEFAULT_PORTS.get(scheme)
-    if port and host.endswith(f":{port}"):
-        host = host[: -len(port) - 1].rstrip(".")
-    return host
+    """A host[:port] in comparable form (``urls.authority_of``), read with our scheme's default port."""
+    return authority_of(netloc, urlsplit(urls.base).scheme)
 
 
 def _role_of_url(url: str, urls: Urls) -> str | None:

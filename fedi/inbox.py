@@ -7,40 +7,40 @@ runs, and what is sent (Accept, Reject) is a stored activity plus a delivery row
 the inbox answers 202 at once and nothing is lost on restart. A handler refuses
 with ``ActivityError(reason, status)``; the caller turns it into that HTTP status.
 
-Extending (the replies/likes/boosts module, or any other): write handlers with the same signature and plug
-them in from that module, which ``inbox_routes`` imports after this one::
+Which handler runs is a value, a ``Dispatcher``, built once where the app (or any process running the job
+worker) is wired and handed to the ``Inbound`` of every activity: nothing is plugged in by importing a module,
+so a process cannot run with half its handlers. ``core()`` holds this module's handlers; another module adds
+its own with ``extended`` (``interactions.dispatcher()`` is the whole of fedi's)::
 
-    from fedi import inbox
-    inbox.HANDLERS["Create"] = on_create          # a new activity type
-    inbox.HANDLERS["Like"] = on_like
-    inbox.plug(inbox.UPDATE, "Note", on_update_note)   # Update{Note}
-    inbox.plug(inbox.DELETE, "Tombstone", on_delete_note)
-    inbox.plug(inbox.DELETE, "", on_delete_by_id)       # Delete{"https://…"} that is not the actor itself
-    inbox.plug(inbox.UNDO, "Like", on_undo_like)
-    inbox.plug(inbox.UNDO, "", on_undo_by_id)           # Undo{"https://…"}: every "" handler runs
+    inbox.core().extended(
+        handlers={"Create": on_create, "Like": on_like},       # new activity types
+        update={"Note": [on_update_note]},                      # Update{Note}
+        delete={"Tombstone": [on_delete_note], "": [on_delete_by_id]},  # "" : Delete{"https://…"}
+        undo={"Like": [on_undo_like], "": [on_undo_by_id]},     # Undo{"https://…"}: every "" handler runs
+        job_kinds={"comment-author": refresh_author})           # the jobs these handlers queue
 
-``UNDO``, ``UPDATE`` and ``DELETE`` are keyed by the type of the activity's ``object`` ("" when the object is a
+``undo``, ``update`` and ``delete`` are keyed by the type of the activity's ``object`` ("" when the object is a
 bare id); every handler in the list runs. Before they run, ``on_undo`` has checked that the undone thing
-belongs to the signer (same server, same actor; else 403).
+belongs to the signer (same server, same actor; else 403). An activity type with no handler at all is one fedi
+does not support (logged at debug level, then recorded as seen, as Mastodon does).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from . import objects
 from .actors import ACTOR_TYPES, RemoteActor, read_actor
-from .client import authority
 from .config import Config
 from .errors import ActivityError
 from .store import Follower, NewDelivery, OutActivity, Store
-from .urls import ROLES, Urls
+from .urls import ROLES, Urls, authority, domain_matches, host_name, same_origin
+from .urls import host as host_of
 from .verify import Signer
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class Inbound:
     store: Store
     now: datetime
     signer: Signer
+    dispatcher: Dispatcher
+    """The handlers of this process (the ones ``on_undo``, ``on_update`` and ``on_delete`` hand over to)."""
     run_now: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None
     """Set when the handler already runs in the job worker (a POST deferred under a flood): slow work is done
     there and then, in order with the activities after it, instead of becoming a job of its own."""
@@ -77,6 +79,38 @@ class Inbound:
 
 Activity = dict[str, Any]
 Handler = Callable[[Inbound, Activity], Awaitable[None]]
+JobKind = Callable[[Any, dict[str, Any]], Awaitable[None]]
+"""A job kind's work: (the ``jobs.JobWorker`` running it, the payload)."""
+
+
+@dataclass(frozen=True)
+class Dispatcher:
+    """Every activity handler of a process, and the job kinds their slow work is queued as (they travel
+    together: a worker that runs a handler's jobs must know their kinds). Built once, never changed."""
+
+    handlers: Mapping[str, Handler]
+    undo: Mapping[str, Sequence[Handler]] = field(default_factory=dict)
+    update: Mapping[str, Sequence[Handler]] = field(default_factory=dict)
+    delete: Mapping[str, Sequence[Handler]] = field(default_factory=dict)
+    job_kinds: Mapping[str, JobKind] = field(default_factory=dict)
+
+    def extended(self, *, handlers: Mapping[str, Handler] | None = None,
+                 undo: Mapping[str, Sequence[Handler]] | None = None,
+                 update: Mapping[str, Sequence[Handler]] | None = None,
+                 delete: Mapping[str, Sequence[Handler]] | None = None,
+                 job_kinds: Mapping[str, JobKind] | None = None) -> Dispatcher:
+        """A new dispatcher with more handlers: new types added, lists of handlers appended to."""
+        return Dispatcher(handlers={**self.handlers, **(handlers or {})},
+                          undo=_joined(self.undo, undo), update=_joined(self.update, update),
+                          delete=_joined(self.delete, delete), job_kinds={**self.job_kinds, **(job_kinds or {})})
+
+
+def _joined(table: Mapping[str, Sequence[Handler]],
+            more: Mapping[str, Sequence[Handler]] | None) -> dict[str, tuple[Handler, ...]]:
+    joined = {key: tuple(handlers) for key, handlers in table.items()}
+    for key, handlers in (more or {}).items():
+        joined[key] = (*joined.get(key, ()), *(h for h in handlers if h not in joined.get(key, ())))
+    return joined
 
 
 # small readers ------------------------------------------------------------------------------------------------
@@ -98,27 +132,6 @@ def object_type(value: Any) -> str:
     return kind if isinstance(kind, str) else ""
 
 
-def host_of(url: str) -> str:
-    """Lowercase host name without port: what domain blocks match (``store.is_blocked`` does the same)."""
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        return "", "", None
-
-
-def domain_matches(host: str, domain: str) -> bool:
-    """A domain block covers the domain and its subdomains."""
-    return host == domain or host.endswith("." + domain)
-
-
 async def is_blocked(config: Config, store: Store, actor_id: str) -> bool:
     """Blocked by ``security.blocked_domains`` (read from the config, never copied into the store) or in the
     store (``fedi block``)."""
@@ -132,14 +145,14 @@ def key_rows(actor: RemoteActor) -> list[tuple[str, str, str]]:
     """The actor's keys as ``store.cache_actor`` takes them; keys on another server are left out (a document
     may not vouch for keys it does not host, as ``verify`` also requires)."""
     return [(k.id, k.pem or k.multibase or "", "pem" if k.pem else "multibase") for k in actor.keys
-            if (k.pem or k.multibase) and origin(k.id) == origin(actor.id)]
+            if (k.pem or k.multibase) and same_origin(k.id, actor.id)]
 
 
 def follow_of(urls: Urls, follower: Follower) -> Activity:
     """The Follow a stored follower made, rebuilt for an Accept or Reject (§1.4: Mastodon matches the id, or
     the embedded type and actor). A Follow id from another server (a follower that moved) is left out."""
     follow: Activity = {"type": "Follow", "actor": follower.actor_id, "object": urls.actor(follower.role)}
-    if follower.follow_id and origin(follower.follow_id) == origin(follower.actor_id):
+    if follower.follow_id and same_origin(follower.follow_id, follower.actor_id):
         follow = {"id": follower.follow_id, **follow}
     return follow
 
@@ -177,7 +190,7 @@ async def block_followers(config: Config, urls: Urls, store: Store, value: str, 
     (a domain block reaches the reactions of accounts that also replied). Returns the followers who went."""
     value = value.strip()
     by_id = "://" in value
-    domain = value.lower().strip(".")
+    domain = host_name(value)
     gone: list[Follower] = []
     for role in ROLES:
         for follower in await store.followers(role):
@@ -208,14 +221,15 @@ async def on_follow(inb: Inbound, activity: Activity) -> None:
 
 
 async def on_undo(inb: Inbound, activity: Activity) -> None:
-    """Undo of something the signer did: checked here (403 otherwise), then handed to ``UNDO[object type]``."""
+    """Undo of something the signer did: checked here (403 otherwise), then handed to
+    ``dispatcher.undo[object type]``."""
     inner = activity.get("object")
     inner_id = ref_id(inner)
     if isinstance(inner, dict) and "actor" in inner and ref_id(inner.get("actor")) != inb.signer.actor_id:
         raise ActivityError("Undo: object.actor is not the actor of the Undo", 403)
-    if inner_id is not None and origin(inner_id) != origin(inb.signer.actor_id):
+    if inner_id is not None and not same_origin(inner_id, inb.signer.actor_id):
         raise ActivityError("Undo: object is on another server than the actor of the Undo", 403)
-    await _plugged(UNDO, "Undo", object_type(inner), inb, activity)
+    await _plugged(inb.dispatcher.undo, "Undo", object_type(inner), inb, activity)
 
 
 async def undo_follow(inb: Inbound, activity: Activity) -> None:
@@ -237,26 +251,27 @@ async def undo_follow(inb: Inbound, activity: Activity) -> None:
 
 
 async def on_delete(inb: Inbound, activity: Activity) -> None:
-    """Delete{the actor itself}: forget it everywhere. Other Deletes go to ``DELETE[object type]``."""
+    """Delete{the actor itself}: forget it everywhere. Other Deletes go to ``dispatcher.delete[object type]``."""
     obj = activity.get("object")
     if ref_id(obj) == inb.signer.actor_id:
         removed = await inb.store.remove_actor(inb.signer.actor_id)
         log.info("%s was deleted; removed %s", inb.signer.actor_id, removed)
         return
-    await _plugged(DELETE, "Delete", object_type(obj), inb, activity)
+    await _plugged(inb.dispatcher.delete, "Delete", object_type(obj), inb, activity)
 
 
 async def on_update(inb: Inbound, activity: Activity) -> None:
-    """Update{actor}: refresh the cached document; other Updates go to ``UPDATE[object type]``."""
+    """Update{actor}: refresh the cached document; other Updates go to ``dispatcher.update[object type]``."""
     obj = activity["object"]
     kind = object_type(obj)
     if kind in ACTOR_TYPES:
         await update_actor(inb, obj)
         return
-    await _plugged(UPDATE, "Update", kind, inb, activity)
+    await _plugged(inb.dispatcher.update, "Update", kind, inb, activity)
 
 
-async def _plugged(table: dict[str, list[Handler]], verb: str, kind: str, inb: Inbound, activity: Activity) -> None:
+async def _plugged(table: Mapping[str, Sequence[Handler]], verb: str, kind: str, inb: Inbound,
+                   activity: Activity) -> None:
     """Run the handlers plugged in for ``verb`` of an object of type ``kind`` (none: ignored, at debug level)."""
     handlers = table.get(kind, [])
     if not handlers:
@@ -302,23 +317,12 @@ async def on_answer(inb: Inbound, activity: Activity) -> None:
                                         inb.now)
 
 
-def plug(table: dict[str, list[Handler]], key: str, handler: Handler) -> None:
-    """Add a handler to ``UNDO``, ``UPDATE`` or ``DELETE`` under an object type ("" for a bare id)."""
-    table.setdefault(key, []).append(handler)
-
-
-HANDLERS: dict[str, Handler] = {
-    "Follow": on_follow,
-    "Undo": on_undo,
-    "Delete": on_delete,
-    "Update": on_update,
-    "Move": on_move,
-    "Accept": on_answer,
-    "Reject": on_answer,
-}
-UNDO: dict[str, list[Handler]] = {"Follow": [undo_follow], "": [undo_follow]}
-UPDATE: dict[str, list[Handler]] = {}
-DELETE: dict[str, list[Handler]] = {}
+def core() -> Dispatcher:
+    """This module's handlers: follows, unfollows, moves, actor updates and deletions, answers."""
+    return Dispatcher(
+        handlers={"Follow": on_follow, "Undo": on_undo, "Delete": on_delete, "Update": on_update, "Move": on_move,
+                  "Accept": on_answer, "Reject": on_answer},
+        undo={"Follow": (undo_follow,), "": (undo_follow,)})
 
 
 async def process(inb: Inbound, activity: Activity) -> None:
@@ -342,7 +346,7 @@ async def process(inb: Inbound, activity: Activity) -> None:
 async def dispatch(inb: Inbound, activity: Activity) -> bool:
     """Run the handler of the activity's type; False (logged at debug level) when there is none."""
     kind = activity.get("type")
-    handler = HANDLERS.get(kind) if isinstance(kind, str) else None
+    handler = inb.dispatcher.handlers.get(kind) if isinstance(kind, str) else None
     if handler is None:
         log.debug("ignored %s from %s (unsupported type)", kind, inb.signer.actor_id)
         return False

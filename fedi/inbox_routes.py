@@ -6,7 +6,7 @@ before reading, then counted while reading) · 400 not a JSON object, or no Acti
 202 at once for a Delete of an unknown actor by itself (no key fetch, as Mastodon does, interop.md §1.1) ·
 401/403 signature (``verify``) · 400 shape (``schemas/incoming.json``, naming the first bad field) · 401 the
 activity's ``actor`` is not the signer · 403 its id is on another server · 202 for a replayed id, changing
-nothing · then the handler (``inbox.HANDLERS``), the id recorded, and 202 ``{}``. Under a flood the checks up to
+nothing · then the handler (``ctx.dispatcher``), the id recorded, and 202 ``{}``. Under a flood the checks up to
 authorship still answer, but the rest (replay, handler) runs later in the job worker (``jobs.Pressure``).
 
 A POST may carry a Collection of activities (PeerTube does): every item is checked first, so one bad item
@@ -21,11 +21,11 @@ from typing import Any
 
 from aiohttp import web
 
-# importing interactions and quotes plugs their handlers (replies, likes, boosts; quotes) into inbox's tables
-from . import inbox, interactions, quotes, schemas  # noqa: F401
+from . import inbox, schemas
 from .context import CTX, Context
 from .errors import ActivityError, SignatureError
 from .routes import role_of
+from .urls import same_origin
 from .verify import VERIFIER, Signer, check_actor
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ async def _receive(request: web.Request, ctx: Context) -> web.Response:
         if not await backlog.add(signer.actor_id, payload, now):
             raise SignatureError(f"{signer.host} is blocked", 403)
         return accepted()
-    inb = inbox.Inbound(ctx.config, ctx.urls, ctx.store, now, signer)
+    inb = inbox.Inbound(ctx.config, ctx.urls, ctx.store, now, signer, ctx.dispatcher)
     for _, activity in activities:
         await inbox.process(inb, activity)
     return accepted()
@@ -162,7 +162,7 @@ def check(ctx: Context, signer: Signer, path: str, activity: dict[str, Any]) -> 
         raise ActivityError(f"{path}: {problem}" if path else problem)
     check_actor(signer, activity)
     activity_id = inbox.ref_id(activity)
-    if activity_id is not None and inbox.origin(activity_id) != inbox.origin(signer.actor_id):
+    if activity_id is not None and not same_origin(activity_id, signer.actor_id):
         raise ActivityError(f"{path + ': ' if path else ''}id is not on the server of its actor", 403)
 
 

@@ -1,7 +1,7 @@
 """Replies, likes and boosts of our talks, as the inbox receives them from Mastodon, PeerTube and others.
 
 Handlers with ``inbox``'s signature (an ``Inbound`` and the verified activity, whose ``actor`` is the signer),
-plugged into its dispatch tables by ``install`` (run when this module is imported, as ``inbox`` documents):
+added to ``inbox``'s own by ``dispatcher()``, which the app calls once where it is wired:
 
 - ``Create{Note}`` whose ``inReplyTo`` is one of our talks, or a reply already stored under one (any depth):
   stored as a comment with its author, sanitized content, language, ``published``, ``url`` and parent. PeerTube
@@ -31,7 +31,6 @@ import datetime as dt
 import html
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -41,10 +40,10 @@ from . import inbox
 from .actors import read_actor
 from .config import Config
 from .errors import ActivityError
-from .inbox import Activity, Inbound, object_type, origin, ref_id
+from .inbox import Activity, Inbound, object_type, ref_id
 from .sanitize import HANDLE_MAX, clean_html, clean_text, is_http_url, text_to_html
 from .store import REACTION_KINDS, CachedActor, Comment, Store
-from .urls import ROLES, Urls
+from .urls import ROLES, Urls, same_origin
 
 if TYPE_CHECKING:
     from .jobs import JobWorker
@@ -310,28 +309,16 @@ async def refresh_author(worker: JobWorker, payload: dict[str, Any]) -> None:
                                            author_avatar=who.avatar, author_url=who.url))
 
 
-# plugging in ----------------------------------------------------------------------------------------------------
+# wiring -------------------------------------------------------------------------------------------------------
 
-Handler = Callable[[Inbound, Activity], Awaitable[None]]
-
-HANDLERS: dict[str, Handler] = {"Create": on_create, "Like": on_like, "Announce": on_announce}
-UPDATE: dict[str, list[Handler]] = {"Note": [on_update_note]}
-DELETE: dict[str, list[Handler]] = {"Note": [on_delete_note], "Tombstone": [on_delete_note], "": [on_delete_note]}
-UNDO: dict[str, list[Handler]] = {"Like": [undo_reaction], "Announce": [undo_reaction], "": [undo_by_id]}
-
-
-def install() -> None:
-    """Add these handlers to ``inbox``'s tables and the author job to ``jobs``' kinds; running it again adds
-    nothing."""
-    from . import jobs  # jobs imports inbox too; imported here so that this module loads on its own
-
-    inbox.HANDLERS.update(HANDLERS)
-    for table, extra in ((inbox.UPDATE, UPDATE), (inbox.DELETE, DELETE), (inbox.UNDO, UNDO)):
-        for key, handlers in extra.items():
-            for handler in handlers:
-                if handler not in table.get(key, []):
-                    inbox.plug(table, key, handler)
-    jobs.EXTRA_KINDS[AUTHOR] = refresh_author
+def dispatcher() -> inbox.Dispatcher:
+    """fedi's whole dispatcher: ``inbox``'s handlers, these, and the author job they queue."""
+    return inbox.core().extended(
+        handlers={"Create": on_create, "Like": on_like, "Announce": on_announce},
+        update={"Note": (on_update_note,)},
+        delete={"Note": (on_delete_note,), "Tombstone": (on_delete_note,), "": (on_delete_note,)},
+        undo={"Like": (undo_reaction,), "Announce": (undo_reaction,), "": (undo_by_id,)},
+        job_kinds={AUTHOR: refresh_author})
 
 
 # helpers --------------------------------------------------------------------------------------------------------
@@ -344,7 +331,7 @@ def _own_note(inb: Inbound, obj: dict[str, Any], verb: str) -> str:
         raise ActivityError(f"{verb}: the Note's attributedTo is not the actor of the activity", 403)
     if not is_http_url(obj["id"]):
         raise ActivityError(f"{verb}: the Note's id is not a plain http(s) URL")
-    if origin(obj["id"]) != origin(author):
+    if not same_origin(obj["id"], author):
         raise ActivityError(f"{verb}: the Note's id is on another server than its author", 403)
     return author
 
@@ -368,6 +355,3 @@ def _link(item: Any) -> str | None:
         if isinstance(item, dict):
             item = item.get("href")
     return item if is_http_url(item) else None
-
-
-install()

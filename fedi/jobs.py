@@ -34,7 +34,7 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -45,7 +45,7 @@ from .client import MAX_REDIRECTS, Client
 from .config import Config
 from .errors import ActivityError, RemoteError
 from .store import Follower, Job, Store
-from .urls import ARCHIVE, ROLES, Urls
+from .urls import ARCHIVE, ROLES, Urls, host
 from .verify import Signer
 
 log = logging.getLogger(__name__)
@@ -71,10 +71,6 @@ DEFER_SECONDS = 5.0
 """The longest the worker leaves deferred activities waiting while the inbox stays flooded."""
 PAUSE_SECONDS = 0.05
 """How often the waiting worker looks whether the flood is over."""
-
-EXTRA_KINDS: dict[str, Callable[[JobWorker, dict[str, Any]], Awaitable[None]]] = {}
-"""Job kinds of other modules, added by them (``interactions``: refresh a reply's author): (worker, payload)."""
-
 
 class Permanent(Exception):
     """This job can never succeed: fail it now, without retrying."""
@@ -238,18 +234,26 @@ class Backlog:
                 future.set_result(ok)
 
 
+class UnknownKind(Exception):
+    """A job of a kind this process was not wired for: kept and retried (a process wired with every handler, or
+    a newer fedi, can run it), never dropped."""
+
+
 class JobWorker:
-    def __init__(self, config: Config, urls: Urls, store: Store, client: Client,
+    """Runs the jobs of ``dispatcher``'s kinds (and this module's), handing deferred activities to it."""
+
+    def __init__(self, config: Config, urls: Urls, store: Store, client: Client, dispatcher: inbox.Dispatcher,
                  clock: Clock = lambda: dt.datetime.now(dt.UTC), pressure: Pressure | None = None,
                  wake: Callable[[], None] | None = None) -> None:
         self.config, self.urls, self.store, self.client, self.clock = config, urls, store, client, clock
+        self.dispatcher = dispatcher
         self.pressure = pressure or Pressure()
         self.wake = wake
         """Called after jobs ran: they may have queued answers (this process's delivery worker sends them)."""
         self.name = f"jobs-{os.getpid()}-{id(self):x}"
         self.kinds: dict[str, Callable[[dict[str, Any]], Any]] = {
             inbox.FOLLOW: self._follow, inbox.MOVE: self._move, inbox.DEFERRED: self._activities}
-        self.kinds.update({kind: partial(run, self) for kind, run in EXTRA_KINDS.items()})
+        self.kinds.update({kind: partial(run, self) for kind, run in dispatcher.job_kinds.items()})
         self._started = False
 
     # the loop ------------------------------------------------------------------------------------------------
@@ -315,7 +319,8 @@ class JobWorker:
         handler = self.kinds.get(job.kind)
         try:
             if handler is None:
-                raise Permanent(f"unknown job kind {job.kind!r} (written by a newer fedi?)")
+                raise UnknownKind(f"no handler for job kind {job.kind!r} in this process (written by a newer "
+                                  f"fedi, or a process wired without it?)")
             await handler(job.payload)
         except Permanent as exc:
             log.warning("job %d (%s) failed for good: %s", job.id, job.kind, exc)
@@ -327,7 +332,9 @@ class JobWorker:
 
     async def _retry(self, job: Job, exc: Exception) -> None:
         message = str(exc) or type(exc).__name__
-        if not isinstance(exc, RemoteError):
+        if isinstance(exc, UnknownKind):
+            log.error("job %d: %s", job.id, exc)
+        elif not isinstance(exc, RemoteError):
             log.exception("job %d (%s) failed", job.id, job.kind, exc_info=exc)
         now = self.clock()
         too_old = (now - job.created).total_seconds() > self.config.delivery.max_age
@@ -386,7 +393,7 @@ class JobWorker:
         state = "accepted" if not by_hand or (existing is not None and existing.state == "accepted") else "pending"
         follow_id = inbox.ref_id(follow)
         await self.store.add_follower(Follower(role=role, actor_id=actor.id, inbox=actor.inbox,
-                                               shared_inbox=actor.shared_inbox, host=inbox.host_of(actor.id),
+                                               shared_inbox=actor.shared_inbox, host=host(actor.id),
                                                follow_id=follow_id, since=now, state=state))
         if state == "pending":
             log.info("%s asks to follow %s: waiting for 'fedi followers approve'", actor.id, role)
@@ -398,7 +405,8 @@ class JobWorker:
         """Deferred activities, handled as the inbox would have; a handler's refusal is logged, not retried."""
         signer = Signer(**payload["signer"])
         received = dt.datetime.fromisoformat(payload["received"])
-        inb = inbox.Inbound(self.config, self.urls, self.store, received, signer, run_now=self._run_now)
+        inb = inbox.Inbound(self.config, self.urls, self.store, received, signer, self.dispatcher,
+                            run_now=self._run_now)
         for activity in payload["activities"]:
             try:
                 await inbox.process(inb, activity)
@@ -410,8 +418,13 @@ class JobWorker:
                             signer.actor_id, exc)
 
     async def _run_now(self, kind: str, payload: dict[str, Any]) -> None:
-        """A job's work done at once, inside a deferred POST's job (``Inbound.later``)."""
-        await self.kinds[kind](payload)
+        """A job's work done at once, inside a deferred POST's job (``Inbound.later``); a kind this process does
+        not run is stored as a job of its own instead, to be retried."""
+        handler = self.kinds.get(kind)
+        if handler is None:
+            await self.store.add_job(kind, payload, self.clock())
+            return
+        await handler(payload)
 
     async def _move(self, payload: dict[str, Any]) -> None:
         old, new = payload["old"], payload["new"]
@@ -423,5 +436,5 @@ class JobWorker:
             log.info("ignored the Move of %s to %s: %s does not list it in alsoKnownAs", old, new, new)
             return
         moved = await self.store.move_follower(old, target.id, target.inbox, target.shared_inbox,
-                                               inbox.host_of(target.id))
+                                               host(target.id))
         log.info("%s moved to %s (%d follow(s) moved)", old, target.id, moved)

@@ -16,7 +16,7 @@ stored in one transaction; the delivery worker signs and sends the Accept. The a
 (``/talks/{slug}/quotes/{token}``) is derived from the talk and the quoting post, so a repeated request grants
 the same one; the Accept's id is derived from the request's id.
 
-``revoke_on_delete`` (plugged into ``inbox.DELETE``): a Delete of a post by its author revokes the post's
+``revoke_on_delete`` (in ``dispatcher()``, for Deletes): a Delete of a post by its author revokes the post's
 authorizations; their URI then answers 410 with a Tombstone. ``Delete{actor}`` removes them
 (``store.remove_actor``), and the URI answers 404.
 """
@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import inbox, jobs, objects
-from .client import authority
+from . import inbox, interactions, objects
 from .errors import ActivityError, RemoteError
-from .inbox import Activity, Inbound, origin, ref_id
+from .inbox import Activity, Inbound, ref_id
 from .jobs import JobWorker, Permanent
 from .store import NewDelivery, OutActivity, Quote
-from .urls import ARCHIVE, Urls
+from .urls import ARCHIVE, Urls, authority, same_origin
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +90,7 @@ async def on_quote_request(inb: Inbound, activity: Activity) -> None:
     quoting = ref_id(instrument)
     if quoting is None:
         raise ActivityError("QuoteRequest: instrument (the quoting post) is missing")
-    if origin(quoting) != origin(inb.signer.actor_id):
+    if not same_origin(quoting, inb.signer.actor_id):
         raise ActivityError("QuoteRequest: the instrument is on another server than the actor", 403)
     embedded = isinstance(instrument, dict) and len(instrument) > 1
     if embedded:
@@ -148,23 +146,12 @@ async def grant(worker: JobWorker, payload: dict[str, Any]) -> None:
         log.info("%s may quote %s (%s)", quoting, slug, qid)
 
 
-# plugging in ------------------------------------------------------------------------------------------------------
+# wiring -------------------------------------------------------------------------------------------------------
 
-Handler = Callable[[Inbound, Activity], Awaitable[None]]
-
-HANDLERS: dict[str, Handler] = {"QuoteRequest": on_quote_request}
-DELETE: dict[str, list[Handler]] = {kind: [revoke_on_delete] for kind in POST_TYPES}
-
-
-def install() -> None:
-    """Add these handlers to ``inbox``'s tables and the ``quote`` job to ``jobs``' kinds; running it again adds
-    nothing."""
-    inbox.HANDLERS.update(HANDLERS)
-    for key, handlers in DELETE.items():
-        for handler in handlers:
-            if handler not in inbox.DELETE.get(key, []):
-                inbox.plug(inbox.DELETE, key, handler)
-    jobs.EXTRA_KINDS[GRANT] = grant
-
-
-install()
+def dispatcher() -> inbox.Dispatcher:
+    """fedi's whole dispatcher: ``interactions.dispatcher()`` (inbox's handlers, replies, likes, boosts) with the
+    quote requests and the ``quote`` job; ``app`` builds it once."""
+    return interactions.dispatcher().extended(
+        handlers={"QuoteRequest": on_quote_request},
+        delete={kind: (revoke_on_delete,) for kind in POST_TYPES},
+        job_kinds={GRANT: grant})

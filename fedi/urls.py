@@ -1,17 +1,103 @@
-"""The only place ids and URLs are minted. Ids derive from usernames and slugs and never change."""
+"""The only place ids and URLs are minted, and the one notion of a server's identity.
+
+Ids derive from usernames and slugs and never change. A remote server is named by ``authority`` (the key of every
+per-host state: delivery limits, circuit breaker, signature style), ``host`` (what domain blocks match) and
+``origin``/``same_origin`` (who may speak for an id): all three read a URL the same way — host lowercase, without
+a trailing dot, an internationalized name as punycode (as aiohttp sends it), the scheme's default port dropped.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
+
+import idna
 
 ARCHIVE = "archive"
 OWNER = "owner"
 ROLES = (ARCHIVE, OWNER)
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Origin(NamedTuple):
+    """Scheme, host and port (the default one filled in): two URLs with equal origins are one server."""
+
+    scheme: str
+    host: str
+    port: int | None
+
+
+def host_name(name: str) -> str:
+    """A host name in comparable form: lowercase, no trailing dot, an IDN as punycode ("" when it is none).
+
+    Punycode as yarl (aiohttp's URL) makes it, IDNA 2008 with UTS 46 mapping, then IDNA 2003, so a name here is
+    the name the client connects to. An IPv6 address is given without brackets."""
+    name = name.strip().rstrip(".")
+    if name.isascii():
+        return name.lower()
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        try:
+            return name.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def origin(url: str) -> Origin | None:
+    """The URL's origin; None when it has no host or cannot be parsed (an invalid port, a bad IDN).
+    Cached: a fan-out asks for the same inboxes at every attempt."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    host = host_name(parts.hostname or "")
+    if not host:
+        return None
+    return Origin(scheme, host, port if port is not None else DEFAULT_PORTS.get(scheme))
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Both URLs are on one server (scheme, host and port); never true for a URL that cannot be parsed."""
+    x = origin(a)
+    return x is not None and x == origin(b)
+
+
+def host(url: str) -> str:
+    """The URL's host name without port ("" when none): what domain blocks match."""
+    found = origin(url)
+    return found.host if found is not None else ""
+
+
+def authority(url: str) -> str:
+    """``host[:port]`` of a URL, the port only when not the scheme's default ("" when none): the key of per-host
+    state (delivery limits, circuit breaker, signature style) and the domain of a handle."""
+    found = origin(url)
+    if found is None:
+        return ""
+    name = f"[{found.host}]" if ":" in found.host else found.host
+    return name if found.port is None or found.port == DEFAULT_PORTS.get(found.scheme) else f"{name}:{found.port}"
+
+
+def authority_of(netloc: str, scheme: str = "https") -> str:
+    """``authority`` of a bare ``host[:port]`` (a handle's domain), read as if in a URL of ``scheme``."""
+    return authority(f"{scheme}://{netloc.strip()}/") if netloc.strip() and "/" not in netloc else ""
+
+
+def domain_matches(name: str, domain: str) -> bool:
+    """A domain block covers the domain and its subdomains (both as ``host_name`` gives them)."""
+    return bool(domain) and (name == domain or name.endswith("." + domain))
 
 
 @dataclass(frozen=True)
@@ -22,7 +108,8 @@ class Urls:
 
     @property
     def domain(self) -> str:
-        return urlsplit(self.base).netloc.lower()
+        """Our ``authority``: the domain of our handles."""
+        return authority(self.base)
 
     @property
     def hostname(self) -> str:

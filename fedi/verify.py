@@ -22,18 +22,17 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from . import signatures
 from .actors import RemoteActor, key_owner, read_actor
-from .client import Client, Clock, authority, utcnow
+from .client import Client, Clock, utcnow
 from .config import Config
 from .errors import ActivityError, RemoteError, SignatureError
 from .negotiation import wants_as2
 from .store import Store
-from .urls import ROLES, Urls
+from .urls import ROLES, Urls, authority, domain_matches, host, same_origin
 
 LRU_SIZE = 4096
 """Parsed keys kept in memory (a few hundred bytes each)."""
@@ -110,16 +109,16 @@ class Verifier:
         """SignatureError 403 when the actor or its domain (or a parent domain) is blocked."""
         self._refuse_blocked_domains(actor_id)
         if await self.store.is_blocked(actor_id):
-            raise SignatureError(f"{(_host(actor_id) or '').lower() or actor_id} is blocked", 403)
+            raise SignatureError(f"{host(actor_id) or actor_id} is blocked", 403)
 
     def _refuse_blocked_domains(self, actor_id: str) -> None:
         """The config's ``security.blocked_domains`` only."""
         domains = self.config.security.blocked_domains
         if not domains:
             return
-        host = (_host(actor_id) or "").lower()
-        if any(host == d or host.endswith("." + d) for d in domains):
-            raise SignatureError(f"{host or actor_id} is blocked", 403)
+        name = host(actor_id)
+        if any(domain_matches(name, d) for d in domains):
+            raise SignatureError(f"{name or actor_id} is blocked", 403)
 
     async def should_skip_unknown_delete(self, activity: dict[str, Any]) -> bool:
         """A Delete of an actor by itself, from an actor we never knew: answer 202 and fetch nothing.
@@ -149,7 +148,7 @@ class Verifier:
             return entry, True
         stored = await self.store.cached_key(key_id)
         if stored is not None and (now - stored.fetched_at).total_seconds() < ttl \
-                and _same_origin(stored.owner, key_id):
+                and same_origin(stored.owner, key_id):
             try:
                 key = _parse_key(stored.material, stored.kind)
             except SignatureError:
@@ -212,7 +211,7 @@ class Verifier:
         try:
             document = await self._get(url, now)
             owner = _owner(document, key_id)
-            if not _same_origin(owner, key_id):  # else any server could claim another server's key id
+            if not same_origin(owner, key_id):  # else any server could claim another server's key id
                 raise SignatureError(f"could not use key: {key_id} and its owner {owner} are on different hosts")
             actor_doc = document if owner == _id(document.get("id")) else await self._get(owner, now)
             actor = _read_actor(actor_doc)
@@ -225,7 +224,7 @@ class Verifier:
             _note(self._failed, key_id, now)
             raise
         rows = [(k.id, k.pem or k.multibase or "", "pem" if k.pem else "multibase")
-                for k in actor.keys if (k.pem or k.multibase) and _same_origin(k.id, actor.id)]
+                for k in actor.keys if (k.pem or k.multibase) and same_origin(k.id, actor.id)]
         if not any(row[0] == key_id for row in rows):
             rows.append((key_id, material, kind))  # the key document carried the material, the actor a link
         await self.store.cache_actor(actor.id, actor_doc, rows, now)
@@ -312,21 +311,6 @@ def _id(value: Any) -> str | None:
 
 def _strip(key_id: str) -> str:
     return key_id.split("#", 1)[0]
-
-
-def _host(url: str) -> str | None:
-    try:
-        return urlsplit(url).hostname if "://" in url else url
-    except ValueError:
-        return None
-
-
-def _same_origin(a: str, b: str) -> bool:
-    try:
-        x, y = urlsplit(a), urlsplit(b)
-        return (x.scheme.lower(), x.hostname, x.port) == (y.scheme.lower(), y.hostname, y.port)
-    except ValueError:
-        return False
 
 
 def _note(times: dict[str, dt.datetime], key: str, now: dt.datetime) -> None:

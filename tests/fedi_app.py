@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestServer
 
-from fedi.app import make_app
+from fedi.app import job_worker, make_app
 from fedi.config import Config
 from fedi.context import CTX, Context
 from fedi.delivery import DeliveryWorker
@@ -74,9 +74,7 @@ class FediApp:
         return self.ctx.urls.shared_inbox()
 
     def worker(self, clock: Any = None) -> JobWorker:
-        ctx = self.ctx
-        assert ctx.client is not None
-        return JobWorker(ctx.config, ctx.urls, ctx.store, ctx.client, clock or ctx.clock)
+        return job_worker(self.ctx, clock)
 
     def deliverer(self, clock: Any = None) -> DeliveryWorker:
         ctx = self.ctx

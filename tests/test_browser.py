@@ -137,7 +137,8 @@ async def seed(config_path: Path) -> dict[str, str]:
         for activity in (first, answer, hostile, waiting, hidden):
             actor = activity["actor"]
             signer = Signer(actor, f"{actor}#main-key", urlsplit(actor).netloc)
-            await interactions.on_create(Inbound(config, urls_for(config), store, now, signer), activity)
+            await interactions.on_create(Inbound(config, urls_for(config), store, now, signer,
+                                                 interactions.dispatcher()), activity)
         for activity in (first, answer, hostile):
             await store.set_comment_state(activity["object"]["id"], "approved")
         await store.set_comment_state(hidden["object"]["id"], "hidden")

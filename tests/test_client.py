@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from fedi import __version__, signatures
 from fedi import keys as keys_mod
-from fedi.client import Client, authority
+from fedi.client import Client
 from fedi.config import urls_for
 from fedi.errors import BlockedAddressError, DeliveryError, RemoteError
 from fedi.netguard import Policy, forbidden_reason
@@ -550,13 +550,6 @@ async def test_error_message_quotes_the_answer(client, trusting):
     trusting.set_responses([Reply(422, {}, b'{"error":"Validation failed: bad object"}')])
     with pytest.raises(DeliveryError, match="Validation failed"):
         await client.post_activity(trusting.inbox("alice"), b"{}")
-
-
-def test_authority_drops_default_ports():
-    """Per-host state is keyed by host[:port] without the scheme's default port."""
-    assert authority("https://Mastodon.Example:443/users/a") == "mastodon.example"
-    assert authority("http://127.0.0.1:8080/x") == "127.0.0.1:8080"
-    assert authority("https://[::1]:8443/") == "[::1]:8443"
 
 
 async def test_client_must_be_started(config, urls, keys):

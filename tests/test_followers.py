@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 
 import pytest
 
 from fedi.commands import followers as cli
-from fedi.jobs import backoff
+from fedi.jobs import JobWorker, backoff
 from fedi.urls import ARCHIVE, OWNER
 from tests.conftest import ManualClock as Clock
 from tests.fedi_app import AS, FediApp, adapt, fixture
@@ -574,13 +575,28 @@ async def test_gone_follower_fails_the_follow_job(fedi, remote_server):
     assert (await app.ctx.store.status(dt.datetime.now(dt.UTC))).jobs["failed"] == 1
 
 
-async def test_unknown_job_kind_fails_without_retry(fedi):
-    """A job of a kind this fedi does not know fails at once."""
+async def test_unknown_job_kind_is_retried_and_logged_never_dropped(fedi, caplog):
+    """A job of a kind this process was not wired for stays pending (logged as an error, retried later), and a
+    worker wired with that kind runs it once it is due again."""
     app = await fedi()
-    await app.ctx.store.add_job("from-the-future", {}, dt.datetime.now(dt.UTC))
-    worker = app.worker()
-    assert await worker.run_once() == 1
-    assert (await app.ctx.store.status(dt.datetime.now(dt.UTC))).jobs == {"pending": 0, "failed": 1}
+    clock = Clock()
+    await app.ctx.store.add_job("from-the-future", {"n": 1}, clock())
+    with caplog.at_level(logging.ERROR, logger="fedi.jobs"):
+        assert await app.worker(clock).run_once() == 1
+    assert "'from-the-future'" in caplog.text
+    assert (await app.ctx.store.status(clock())).jobs == {"pending": 1, "failed": 0}
+    assert await app.worker(clock).run_once() == 0, "retried later, not at once"
+    ran: list[dict] = []
+
+    async def from_the_future(worker, payload) -> None:
+        ran.append(payload)
+
+    wired = JobWorker(app.config, app.ctx.urls, app.ctx.store, app.ctx.client,
+                      app.ctx.dispatcher.extended(job_kinds={"from-the-future": from_the_future}), clock)
+    clock.advance(3600)
+    assert await wired.run_once() == 1
+    assert ran == [{"n": 1}]
+    assert (await app.ctx.store.status(clock())).jobs == {"pending": 0, "failed": 0}
 
 
 async def test_accept_and_reject_addressed_to_us_are_recorded(fedi, remote_server):

@@ -12,7 +12,8 @@ import logging
 
 import pytest
 
-from fedi import jobs
+from fedi import inbox, jobs
+from fedi.app import job_worker
 from fedi.errors import StoreError
 from fedi.inbox import DEFERRED
 from fedi.jobs import Backlog, Pressure
@@ -228,3 +229,28 @@ async def test_the_worker_wakes_the_delivery_worker_after_jobs(fedi, remote_serv
     assert await worker.run_once() == 0 and woken == []
     await post(remote_server, app, follow(remote_server, app))
     assert await worker.run_once() == 1 and woken == [1]
+
+
+async def test_the_app_wired_job_worker_handles_deferred_likes_and_replies(fedi, remote_server: RemoteServer):
+    """Deferred Likes and replies are handled by a job worker built as the app builds it (``app.job_worker``);
+    nothing depends on which modules a process happened to import."""
+    app = await flooded(fedi)
+    await post(remote_server, app, like(remote_server, talk_id(app)))
+    await post(remote_server, app, mastodon_reply(remote_server, talk_id(app)))
+    assert await deferred_jobs(app) == 2
+    worker = job_worker(app.ctx)
+    while await worker.run_once():
+        pass
+    assert tuple(await app.ctx.store.reaction_counts(SLUG)) == (1, 0)
+    assert len(await app.ctx.store.comments(SLUG, None)) == 1
+    assert await deferred_jobs(app) == 0
+
+
+def test_importing_a_module_plugs_in_nothing():
+    """The core dispatcher is the same before and after importing the module with more handlers: handlers
+    reach a process only through the dispatcher it was wired with."""
+    before = inbox.core()
+    import fedi.interactions
+
+    assert inbox.core() == before and "Like" not in before.handlers
+    assert "Like" in fedi.interactions.dispatcher().handlers

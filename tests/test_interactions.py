@@ -432,7 +432,7 @@ async def test_blocked_author_dropped_by_the_handler(fedi, remote_server):
     doc = mastodon_reply(remote_server, talk_id(app))
     await store.block(remote_server.domain.split(":")[0])
     signer = Signer(remote_server.actor_id(), remote_server.key_id(), remote_server.domain)
-    inb = Inbound(app.config, app.ctx.urls, store, dt.datetime.now(dt.UTC), signer)
+    inb = Inbound(app.config, app.ctx.urls, store, dt.datetime.now(dt.UTC), signer, app.ctx.dispatcher)
     await interactions.on_create(inb, doc)
     await interactions.on_like(inb, like(remote_server, talk_id(app)))
     assert await store.comments(SLUG, state=None) == []
@@ -491,7 +491,7 @@ async def test_author_refetched_by_a_job_when_the_cached_copy_is_old(fedi, remot
     doc = mastodon_reply(remote_server, talk_id(app))
     signer = Signer(remote_server.actor_id(), remote_server.key_id(), remote_server.domain)
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
-    inb = Inbound(app.config, app.ctx.urls, store, later, signer)
+    inb = Inbound(app.config, app.ctx.urls, store, later, signer, app.ctx.dispatcher)
     await interactions.on_create(inb, doc)
     assert (await store.comment(doc["object"]["id"])).author_name is None, "nothing cached yet"
     renamed = remote_server.actor_document("alice")

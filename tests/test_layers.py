@@ -71,6 +71,6 @@ def test_imports_only_point_down() -> None:
 
 def test_the_checker_sees_imports() -> None:
     """The walker finds relative, nested-package and absolute imports (so the rule cannot pass vacuously)."""
-    assert {"client", "verify", "store", "urls"} <= imports_of(PACKAGE / "inbox.py")
+    assert {"client", "verify", "store", "urls"} <= imports_of(PACKAGE / "jobs.py")
     assert "errors" in imports_of(PACKAGE / "store" / "sqlite.py")
     assert {"workers", "commands"} <= imports_of(PACKAGE / "cli.py")

@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from fedi import config as config_mod
+from fedi import interactions
 from fedi.app import make_app
 from fedi.context import CTX, Context
 from fedi.pages import Pages
@@ -101,7 +102,8 @@ async def test_entries_wait_for_the_first_reading(tmp_path: Path, archive_dir: P
     """Pages needing the archive's entries wait until the folder has been read once, then get them."""
     config = config_mod.load(archive_dir / "config.toml")
     urls = Urls(config.server.base_url, config.actor.username, config.owner.username)
-    ctx = Context(config=config, urls=urls, keys={}, store=None, pages=Pages(config, urls))  # type: ignore[arg-type]
+    ctx = Context(config=config, urls=urls, keys={}, store=None, pages=Pages(config, urls),  # type: ignore[arg-type]
+                  dispatcher=interactions.dispatcher())
     waiting = asyncio.ensure_future(ctx.entries())
     await asyncio.sleep(0)
     assert not waiting.done()

@@ -21,7 +21,7 @@ from .. import config as config_mod
 from ..config import Config, urls_for
 from ..errors import FediError
 from ..store import Follower, Store, open_store
-from ..urls import ROLES
+from ..urls import ROLES, host
 
 
 def utcnow() -> dt.datetime:
@@ -42,12 +42,13 @@ async def find(config: Config, store: Store, actor: str, role: str | None = None
             if follower is not None and (state is None or follower.state == state):
                 found.append(follower)
         return found
-    user, _, host = actor.lstrip("@").rpartition("@")
-    if not user or not host:
+    user, _, domain = actor.lstrip("@").rpartition("@")
+    name = host(f"https://{domain}/") if domain and "/" not in domain else ""
+    if not user or not name:
         raise FediError(f"{actor!r}: give the follower's actor id (https://…) or its handle user@host")
     for r in roles:
         for follower in await store.followers(r, state=state):
-            if follower.host != host.lower().split(":")[0]:
+            if follower.host != name:
                 continue
             cached = await store.cached_actor(follower.actor_id)
             name = cached.document.get("preferredUsername") if cached else None
@@ -104,10 +105,9 @@ async def _remove(config: Config, store: Store, found: list[Follower], now: dt.d
 
 
 def _block_value(value: str) -> str:
-    from .. import inbox  # here, not at the top: every command starts without its imports
     value = value.strip()
     if "://" in value:
-        if not value.startswith(("http://", "https://")) or not inbox.host_of(value):
+        if not value.startswith(("http://", "https://")) or not host(value):
             raise FediError(f"{value!r}: an actor id is an http(s) URL")
         return value
     domain = value.lower().strip(".")

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import StoreError
+from ..urls import authority
 from .postgres_base import LOCKS, PUBLISH_LOCK, Conn, Record, _count, _enc, _ts, _ts_opt
 from .postgres_queue import PgQueueOps, _counts
 from .postgres_rows import PgRowOps
@@ -43,7 +44,7 @@ from .records import (
     block_candidates,
     block_value,
 )
-from .sqlite_base import _authority, _check
+from .sqlite_base import _check
 
 __all__ = ["PostgresStore"]
 
@@ -242,7 +243,7 @@ class PostgresStore(PgRowOps, PgQueueOps):
                 "shared_inbox = excluded.shared_inbox, host = excluded.host, follow_id = excluded.follow_id, "
                 "state = excluded.state, target = excluded.target, target_host = excluded.target_host "
                 "RETURNING xmax = 0", f.role, f.actor_id, f.inbox, f.shared_inbox, f.host.lower(), f.follow_id,
-                _ts(f.since), f.state, target, _authority(target)))
+                _ts(f.since), f.state, target, authority(target)))
             if f.follow_id is not None:
                 await c.execute("INSERT INTO follow_ids (role, actor_id, follow_id) VALUES ($1, $2, $3) "
                                 "ON CONFLICT DO NOTHING", f.role, f.actor_id, f.follow_id)
@@ -313,7 +314,7 @@ class PostgresStore(PgRowOps, PgQueueOps):
                     await c.execute(
                         "UPDATE followers SET actor_id = $1, inbox = $2, shared_inbox = $3, host = $4, target = $5, "
                         "target_host = $6 WHERE role = $7 AND actor_id = $8", new_actor_id, inbox, shared_inbox,
-                        host.lower(), target, _authority(target), role, old_actor_id)
+                        host.lower(), target, authority(target), role, old_actor_id)
             return len(roles)
         return await self._tx(op)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+
+from ..urls import host, host_name
 
 Document = dict[str, Any]
 
@@ -308,7 +309,8 @@ class Status:
 # blocks ------------------------------------------------------------------------------------------------------------
 
 def block_domain(value: str) -> str:
-    return value.strip().lower().strip(".")
+    """A blocked domain as ``urls.host_name`` spells hosts (lowercase, punycode), without surrounding dots."""
+    return host_name(value.strip().strip("."))
 
 
 def block_value(value: str) -> str:
@@ -324,9 +326,9 @@ def block_candidates(actor_id: str) -> list[str]:
     """The actor id, its host and every parent domain of its host: a block of any of them applies."""
     value = actor_id.strip()
     if "://" in value:
-        candidates, host = [value], (urlsplit(value).hostname or "").rstrip(".")
+        candidates, name = [value], host(value)
     else:
-        candidates, host = [], block_domain(value)
-    labels = host.split(".") if host else []
+        candidates, name = [], block_domain(value)
+    labels = name.split(".") if name else []
     candidates.extend(".".join(labels[i:]) for i in range(len(labels)))
     return candidates

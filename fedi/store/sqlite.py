@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import StoreError
+from ..urls import authority
 from .records import (
     COMMENT_STATES,
     FOLLOWER_STATES,
@@ -40,7 +41,7 @@ from .records import (
     block_candidates,
     block_value,
 )
-from .sqlite_base import _authority, _check, _dt, _dt_opt, _enc, _marks, _ts
+from .sqlite_base import _check, _dt, _dt_opt, _enc, _marks, _ts
 from .sqlite_queue import QueueOps, _counts
 from .sqlite_rows import SqliteRowOps
 
@@ -222,7 +223,7 @@ class SqliteStore(SqliteRowOps, QueueOps):
         _check(f.state, FOLLOWER_STATES, "follower state")
         target = f.shared_inbox or f.inbox
         values = (f.role, f.actor_id, f.inbox, f.shared_inbox, f.host.lower(), f.follow_id, _ts(f.since), f.state,
-                  target, _authority(target))
+                  target, authority(target))
 
         def op(c: sqlite3.Connection) -> bool:
             new = c.execute("SELECT 1 FROM followers WHERE role = ? AND actor_id = ?", (f.role, f.actor_id)
@@ -299,7 +300,7 @@ class SqliteStore(SqliteRowOps, QueueOps):
                     c.execute("DELETE FROM follow_ids WHERE role = ? AND actor_id = ?", (role, old_actor_id))
                     c.execute("UPDATE followers SET actor_id = ?, inbox = ?, shared_inbox = ?, host = ?, target = ?, "
                               "target_host = ? WHERE role = ? AND actor_id = ?",
-                              (new_actor_id, inbox, shared_inbox, host.lower(), target, _authority(target), role,
+                              (new_actor_id, inbox, shared_inbox, host.lower(), target, authority(target), role,
                                old_actor_id))
             return len(roles)
         return await self._tx(op)

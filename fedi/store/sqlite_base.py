@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from ..errors import StoreError
 from . import Store
@@ -65,11 +65,6 @@ def _dt_opt(micros: int | None) -> datetime | None:
 
 def _enc(document: Document) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-def _authority(url: str) -> str:
-    """host[:port] of a URL, lowercase, without user info."""
-    return urlsplit(url).netloc.rpartition("@")[2].lower()
 
 
 def _check(value: str, allowed: Sequence[str], what: str) -> str:
