@@ -5,8 +5,8 @@ Policy (``decide``), for one attempt of one row:
 - 2xx → done.
 - 429 and 503 → again when ``Retry-After`` says (backoff when it says nothing).
 - 5xx, 408, timeouts and connection errors → again after about 1 min, 5 min, 30 min, 2 h, 8 h, then 4× longer each
-  time (±20 % jitter, so a thousand rows failing together do not come back together), never past ``max_age``
-  after the row was queued: the last attempt is made at that limit, and a failure then is final.
+  time (``retry.DELIVERY``: ±20 % jitter, so a thousand rows failing together do not come back together), never
+  past ``max_age`` after the row was queued: the last attempt is made at that limit, and a failure then is final.
 - 404 and 410 → the inbox is gone: the row is dead, and a follower whose personal inbox it was is removed.
 - 401 → the client has already tried the other signature style (double-knock); like any other 4xx: dead.
 - any other 4xx (and a destination the SSRF guard refuses) → dead, never retried: it would not get better.
@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from .client import Client
 from .config import Config, DeliveryConfig
 from .errors import DeliveryError, FediError
+from .retry import DELIVERY
 from .store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -47,12 +48,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 
 DONE, RETRY, DEAD, REMOVE_FOLLOWER = "done", "retry", "dead", "remove_follower"
-BACKOFF = (60.0, 300.0, 1800.0, 7200.0, 28800.0)
-"""Seconds before the 2nd, 3rd… attempt; after the last, each wait is ``BACKOFF_GROWTH`` times the one before."""
-BACKOFF_GROWTH = 4.0
-MAX_WAIT = 30 * 86400.0
-"""The longest backoff (max_age usually ends a row long before)."""
-JITTER = 0.2
 MIN_WAIT = 1.0
 """The shortest wait honoured for a ``Retry-After`` (0 would make a hot loop)."""
 PROBE_EVERY = 86400.0
@@ -68,21 +63,16 @@ RETRYABLE = frozenset({408, 429})
 """4xx worth another attempt (the server is busy, not refusing); 401 is not: the client already knocked twice."""
 
 
+_RNG = random.Random()
+"""Jitter for callers of ``decide`` that pass no ``rng`` of their own."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     action: str
     """``done``, ``retry`` (at ``due``), ``dead``, or ``remove_follower`` (dead, and the inbox is gone)."""
     due: dt.datetime | None = None
     reason: str = ""
-
-
-def backoff(attempts: int, rng: random.Random | None = None) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt (1-based), with jitter."""
-    index = max(attempts, 1) - 1
-    beyond = min(index - len(BACKOFF) + 1, 16)
-    base = BACKOFF[index] if beyond <= 0 else min(BACKOFF[-1] * BACKOFF_GROWTH ** beyond, MAX_WAIT)
-    spread = (rng or random).uniform(1 - JITTER, 1 + JITTER)
-    return base * spread
 
 
 def decide(status: int | None, kind: str, attempts: int, created: dt.datetime, now: dt.datetime,
@@ -112,7 +102,7 @@ def decide(status: int | None, kind: str, attempts: int, created: dt.datetime, n
         return Outcome(DEAD, reason="destination refused (private or invalid address)")
     if now >= deadline:
         return Outcome(DEAD, reason=f"gave up after {attempts} attempt(s) over {max_age:g} s (max_age)")
-    due = min(now + dt.timedelta(seconds=backoff(attempts, rng)), deadline)
+    due = min(now + dt.timedelta(seconds=DELIVERY.delay(attempts, rng or _RNG)), deadline)
     return Outcome(RETRY, due, f"attempt {attempts} failed ({'HTTP ' + str(status) if status else kind})")
 
 

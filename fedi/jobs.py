@@ -17,8 +17,9 @@ Kinds (payloads are JSON):
 Answers (Accept, Reject) are not sent here: ``inbox.queue_answer`` stores them with a delivery row, and the
 delivery worker sends them, signed at send time, with its retry rules.
 
-Retries: a remote failure is retried with exponential backoff (``Retry-After`` obeyed), up to ``MAX_ATTEMPTS``
-or ``delivery.max_age``; a permanent failure (404/410, other 4xx, refused address) fails the job at once.
+Retries: a remote failure is retried with exponential backoff and jitter (``retry.JOBS``; ``Retry-After``
+obeyed), up to ``MAX_ATTEMPTS`` or ``delivery.max_age``; a permanent failure (404/410, other 4xx, refused
+address) fails the job at once. A job of a kind this process was not wired for is logged and retried likewise.
 Failed jobs stay in the store for ``fedi status``.
 
 Order: the jobs of one claim run concurrently, except the ``activities`` of one actor, which run one after the
@@ -33,6 +34,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,6 +46,7 @@ from .actors import RemoteActor, read_actor
 from .client import MAX_REDIRECTS, Client
 from .config import Config
 from .errors import ActivityError, RemoteError
+from .retry import JOBS
 from .store import Follower, Job, Store
 from .urls import ARCHIVE, ROLES, Urls, host
 from .verify import Signer
@@ -58,8 +61,6 @@ store operations share group commits), measured by claiming 4,000 stored Likes o
 LEASE_SECONDS = 120.0
 """The longest a claimed job stays invisible to other workers (see ``lease_for``)."""
 MAX_ATTEMPTS = 12
-FIRST_DELAY = 30.0
-MAX_DELAY = 6 * 3600.0
 IDLE_SECONDS = 1.0
 """The loop looks for new jobs at least this often (the CLI adds them from another process)."""
 
@@ -82,17 +83,6 @@ def lease_for(config: Config) -> float:
     so that the jobs of a fedi killed with kill -9 are taken up again soon (a Follow stays unanswered for as long
     as its job's lease; tests/reliability/test_crashes.py)."""
     return min(LEASE_SECONDS, 2 * (MAX_REDIRECTS + 1) * config.delivery.timeout + 10.0)
-
-
-def backoff(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next try after ``attempts`` failed ones: 30 s, 1 min, 2 min … capped at 6 h.
-
-    A server's ``Retry-After`` wins when it asks for longer (it is capped too, so a bad header cannot park a
-    job for ever)."""
-    delay = min(FIRST_DELAY * 2 ** max(0, attempts - 1), MAX_DELAY)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, MAX_DELAY))
-    return delay
 
 
 class Board:
@@ -244,8 +234,10 @@ class JobWorker:
 
     def __init__(self, config: Config, urls: Urls, store: Store, client: Client, dispatcher: inbox.Dispatcher,
                  clock: Clock = lambda: dt.datetime.now(dt.UTC), pressure: Pressure | None = None,
-                 wake: Callable[[], None] | None = None) -> None:
+                 wake: Callable[[], None] | None = None, rng: random.Random | None = None) -> None:
         self.config, self.urls, self.store, self.client, self.clock = config, urls, store, client, clock
+        self.rng = rng or random.Random()
+        """The jitter of retries (``retry.JOBS``)."""
         self.dispatcher = dispatcher
         self.pressure = pressure or Pressure()
         self.wake = wake
@@ -342,7 +334,7 @@ class JobWorker:
             log.warning("job %d (%s) failed %d times, giving up: %s", job.id, job.kind, job.attempts, message)
             await self.store.fail_job(job.id, message)
             return
-        delay = backoff(job.attempts, getattr(exc, "retry_after", None))
+        delay = JOBS.delay(job.attempts, self.rng, getattr(exc, "retry_after", None))
         log.info("job %d (%s) failed (%s); retrying in %.0f s", job.id, job.kind, message, delay)
         await self.store.retry_job(job.id, now + dt.timedelta(seconds=delay), message)
 

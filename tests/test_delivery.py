@@ -26,8 +26,9 @@ from fedi.client import Client
 from fedi.commands.publishing import Progress, sync_command
 from fedi.config import Config, urls_for
 from fedi.context import CTX
-from fedi.delivery import BACKOFF, JITTER, DeliveryWorker
+from fedi.delivery import DeliveryWorker
 from fedi.netguard import Policy
+from fedi.retry import DELIVERY, JITTER
 from fedi.store import Follower, QueueCounts, Store, open_store
 from fedi.talks import load_archive
 from fedi.urls import ARCHIVE, OWNER, Urls
@@ -190,7 +191,7 @@ async def test_500_then_200_is_delivered_after_backoff(world):
     (row,) = await world.rows(world.c)
     assert row.state == "retrying" and row.last_status == 500 and "HTTP 500" in row.last_error
     wait = (row.due - T0).total_seconds()
-    assert BACKOFF[0] * (1 - JITTER) <= wait <= BACKOFF[0] * (1 + JITTER)
+    assert DELIVERY.steps[0] * (1 - JITTER) <= wait <= DELIVERY.steps[0] * (1 + JITTER)
     world.clock.advance(wait - 1)
     assert await worker.run_once() == 0
     world.clock.advance(1)

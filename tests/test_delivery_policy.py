@@ -9,19 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fedi.delivery import (
-    BACKOFF,
-    DEAD,
-    DONE,
-    JITTER,
-    MAX_WAIT,
-    REMOVE_FOLLOWER,
-    RETRY,
-    backoff,
-    classify,
-    decide,
-)
+from fedi.delivery import DEAD, DONE, REMOVE_FOLLOWER, RETRY, classify, decide
 from fedi.errors import DeliveryError
+from fedi.retry import DELIVERY, JITTER
+
+BACKOFF = DELIVERY.steps
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 DAY = 86400.0
@@ -99,21 +91,6 @@ def test_retry_after_on_other_statuses_is_ignored():
     assert result.due > at(BACKOFF[0] * (1 - JITTER) - 1)
 
 
-def test_backoff_schedule():
-    """About 1 min, 5 min, 30 min, 2 h, 8 h, then four times longer each time."""
-    rng = random.Random(7)
-    expected = [*BACKOFF, BACKOFF[-1] * 4, BACKOFF[-1] * 16]
-    for attempts, base in enumerate(expected, start=1):
-        wait = backoff(attempts, rng)
-        assert base * (1 - JITTER) <= wait <= base * (1 + JITTER), attempts
-
-
-def test_backoff_has_jitter():
-    """Rows failing together do not come back together."""
-    rng = random.Random(3)
-    assert len({round(backoff(1, rng), 3) for _ in range(20)}) > 10
-
-
 def test_last_attempt_is_made_at_max_age():
     """A wait that would pass max_age is shortened to it: one last attempt at the limit, then dead."""
     created = at(-MAX_AGE + 100)
@@ -158,14 +135,8 @@ def test_policy_invariants(status, kind, attempts, age, retry_after, seed):
         assert result.action != RETRY
 
 
-@given(attempts=st.integers(1, 7), seed=st.integers(0, 2**32))
-def test_backoff_grows(attempts, seed):
-    """Each wait is longer than the one before, jitter included, up to the longest wait."""
-    rng = random.Random(seed)
-    assert backoff(attempts + 1, rng) > backoff(attempts, rng)
-
-
-@given(attempts=st.integers(1, 10**6))
-def test_backoff_is_capped(attempts):
-    """However many attempts, a wait stays within MAX_WAIT (and never overflows a datetime)."""
-    assert backoff(attempts, random.Random(0)) <= MAX_WAIT * (1 + JITTER)
+@given(attempts=st.integers(1, 10**6), seed=st.integers(0, 2**32))
+def test_a_retry_is_never_due_past_max_age(attempts, seed):
+    """However many attempts, the next one is due by the row's max_age (and the wait never overflows a datetime)."""
+    result = decide(500, "http", attempts, NOW, NOW, rng=random.Random(seed), max_age=MAX_AGE)
+    assert result.action == RETRY and result.due is not None and result.due <= at(MAX_AGE)

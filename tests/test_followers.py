@@ -13,7 +13,8 @@ import logging
 import pytest
 
 from fedi.commands import followers as cli
-from fedi.jobs import JobWorker, backoff
+from fedi.jobs import JobWorker
+from fedi.retry import JITTER, JOBS
 from fedi.urls import ARCHIVE, OWNER
 from tests.conftest import ManualClock as Clock
 from tests.fedi_app import AS, FediApp, adapt, fixture
@@ -550,18 +551,11 @@ async def test_actor_fetch_failure_retries_the_follow_job(fedi, remote_server):
     assert await worker.run_once() == 1
     assert await app.ctx.store.followers(ARCHIVE) == []
     del remote_server.documents[remote_server.actor_path("alice")]
-    clock.now += dt.timedelta(seconds=backoff(1) - 1)
-    assert await worker.run_once() == 0
-    clock.now += dt.timedelta(seconds=2)
+    clock.now += dt.timedelta(seconds=JOBS.base(1) * (1 - JITTER) - 1)
+    assert await worker.run_once() == 0, "retried before the backoff"
+    clock.now += dt.timedelta(seconds=JOBS.base(1) * 2 * JITTER + 2)
     assert await worker.run_once() == 1
     assert [f.actor_id for f in await app.ctx.store.followers(ARCHIVE)] == [remote_server.actor_id()]
-
-
-def test_backoff_grows_and_is_capped():
-    """30 s, 60 s, 120 s … up to 6 h; a longer Retry-After wins, capped too."""
-    assert [backoff(n) for n in (1, 2, 3)] == [30, 60, 120]
-    assert backoff(40) == 6 * 3600
-    assert backoff(1, retry_after=300) == 300 and backoff(1, retry_after=10 ** 9) == 6 * 3600
 
 
 async def test_gone_follower_fails_the_follow_job(fedi, remote_server):

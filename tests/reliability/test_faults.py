@@ -24,7 +24,8 @@ from fedi import keys as keys_mod
 from fedi import publish
 from fedi.client import Client
 from fedi.config import Config, urls_for
-from fedi.delivery import BACKOFF, JITTER, DeliveryWorker
+from fedi.delivery import DeliveryWorker
+from fedi.retry import DELIVERY, JITTER
 from fedi.store import Follower, Store, open_store
 from fedi.talks import load_archive
 from fedi.urls import ARCHIVE, OWNER, Urls
@@ -151,7 +152,7 @@ async def test_healthy_hosts_keep_full_speed_and_broken_ones_follow_the_retry_ru
 
     # 3. each broken server's rows: retried after the first backoff step (jitter included), never dead yet
     now = world.clock()
-    low, high = BACKOFF[0] * (1 - JITTER), BACKOFF[0] * (1 + JITTER)
+    low, high = DELIVERY.steps[0] * (1 - JITTER), DELIVERY.steps[0] * (1 + JITTER)
     expected_error = {"timeout": "timed out", "reset": "", "error500": "HTTP 500", "trickle": "timed out",
                       "redirect": "redirects", "hang": "timed out"}
     for mode, server in world.faulty.items():
@@ -177,12 +178,12 @@ async def test_healthy_hosts_keep_full_speed_and_broken_ones_follow_the_retry_ru
         for row in await world.rows(world.faulty[mode].domain):
             assert row.state == "retrying" and row.attempts == 2, (mode, row)
             wait = (row.due - now).total_seconds()
-            assert BACKOFF[1] * (1 - JITTER) <= wait <= BACKOFF[1] * (1 + JITTER), (mode, wait)
+            assert DELIVERY.steps[1] * (1 - JITTER) <= wait <= DELIVERY.steps[1] * (1 + JITTER), (mode, wait)
 
     # 5. they heal: everything arrives, once per inbox; nothing was lost anywhere
     for server in world.faulty.values():
         server.mode = "ok"
-    world.clock.advance(BACKOFF[1] * (1 + JITTER) + 1)
+    world.clock.advance(DELIVERY.steps[1] * (1 + JITTER) + 1)
     await worker.run_once()
     counts = await world.store.delivery_counts()
     assert counts.dead == 0 and counts.pending == 0 and counts.retrying == 0
@@ -213,7 +214,7 @@ async def test_healthy_hosts_keep_full_speed_and_broken_ones_follow_the_retry_ru
     deadline = created + dt.timedelta(seconds=world.config.delivery.max_age)
     assert all(r.state == "dead" and "max_age" in (r.last_error or "") for r in rows), rows
     assert all(r.last_attempt == deadline for r in rows), "the last attempt is made at the max_age limit"
-    schedule = [*BACKOFF, BACKOFF[-1] * 4]
+    schedule = [*DELIVERY.steps, DELIVERY.steps[-1] * 4]
     for r in rows:
         waits = [history[r.id][n] for n in sorted(history[r.id])]
         assert r.attempts == len(waits) + 1
