@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +80,35 @@ def _toml(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+async def until(condition: Callable[[], Any], timeout: float, what: str, *watched: Any, every: float = 0.02,
+                detail: Callable[[], str] | None = None) -> None:
+    """Poll ``condition`` (a function, possibly async) until it is true; else fail after ``timeout`` seconds saying
+    that ``what`` did not happen (with ``detail()``, and the end of the log of each ``watched`` process, which
+    also fails the wait at once if it exits). The one bounded wait of the tests: none relies on pytest's timeout.
+
+    ``watched``: objects with ``proc`` (a process with ``returncode``), ``log()`` and maybe a ``name``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    def logs() -> str:
+        return "".join(f"\n--- {getattr(w, 'name', 'fedi')}\n{w.log()[-3000:]}" for w in watched)
+
+    while True:
+        value = condition()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        for w in watched:
+            if w.proc is not None and w.proc.returncode is not None:
+                raise AssertionError(f"{getattr(w, 'name', 'fedi')} exited ({w.proc.returncode}) while waiting for "
+                                     f"{what}{logs()}")
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: did not happen within {timeout:g} s"
+                                 + (f" ({detail()})" if detail else "") + logs())
+        await asyncio.sleep(every)
 
 
 class ManualClock:

@@ -138,6 +138,8 @@ class RemoteServer:
         self.name, self.style, self.host, self.accept = name, style, host, accept
         self.advertise, self.require_signed_get, self.key_document = advertise, require_signed_get, key_document
         self.delay, self.max_skew = delay, max_skew
+        self.hold: asyncio.Event | None = None
+        """When set to an Event, every answer waits until it is set: a slow server without a race against time."""
         self.reject_status = reject_status or (403 if style == "peertube" else 401)
         self.requests: list[Received] = []
         self.responses: list[Reply] = []
@@ -297,6 +299,8 @@ class RemoteServer:
         self.requests.append(record)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.hold is not None:
+            await self.hold.wait()
         response = await self._answer(request, body, record)
         record.status = response.status
         return response

@@ -14,7 +14,7 @@ from fedi import config as config_mod
 from fedi.cli import main
 from fedi.store import Follower, open_store
 from fedi.urls import ARCHIVE, OWNER
-from tests.conftest import ROOT, write_config
+from tests.conftest import ROOT, until, write_config
 from tests.fedi_app import AS, FediApp, free_port
 from tests.remote import RemoteServer
 
@@ -203,19 +203,14 @@ async def test_approve_from_another_process_while_serving(archive_dir):
         follow = {"@context": AS, "id": remote.actor_id() + "#follows/1", "type": "Follow",
                   "actor": remote.actor_id(), "object": app.actor()}
         assert (await remote.signed_post(app.inbox(), follow)).status == 202
-        for _ in range(100):
-            if await app.ctx.store.followers(ARCHIVE, state="pending"):
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: app.ctx.store.followers(ARCHIVE, state="pending"), 10, "the Follow to wait for approval")
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "fedi.cli", "--config", str(archive_dir / "config.toml"), "followers", "approve",
             remote.actor_id(), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await process.communicate()
         assert process.returncode == 0, err.decode()
-        for _ in range(100):
-            if any(r.json and r.json.get("type") == "Accept" for r in remote.received):
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: any(r.json and r.json.get("type") == "Accept" for r in remote.received), 10,
+                    "the server to send the Accept of the follower approved by the other process")
         [accept] = [r for r in remote.received if r.json and r.json.get("type") == "Accept"]
         assert accept.verified and accept.json["object"]["id"] == follow["id"]
         assert accept.json["actor"] == app.actor()

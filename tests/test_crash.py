@@ -6,7 +6,6 @@ SQLite store. Remotes answer slowly, so that deliveries are in flight when the s
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import signal
 from urllib.parse import urlsplit
@@ -20,7 +19,7 @@ from fedi.config import urls_for
 from fedi.store import Follower, open_store
 from fedi.talks import load_archive
 from fedi.urls import ARCHIVE, OWNER
-from tests.conftest import ENTRY, write_config
+from tests.conftest import ENTRY, until, write_config
 from tests.fedi_app import free_port
 from tests.fedi_process import FediProcess
 from tests.remote import RemoteServer
@@ -32,17 +31,6 @@ PER_HOST = 2
 
 
 Fedi = FediProcess
-
-
-async def until(condition, timeout: float, what: str, fedi: Fedi | None = None) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if fedi is not None and fedi.proc is not None and fedi.proc.returncode is not None:
-            raise AssertionError(f"fedi exited ({fedi.proc.returncode}) while waiting for {what}\n{fedi.log()[-3000:]}")
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}" + (f"\n{fedi.log()[-3000:]}" if fedi else ""))
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -107,25 +95,18 @@ async def test_kill_9_mid_fan_out_then_restart_delivers_to_every_target(remotes,
                 counts = await store.delivery_counts()
             return counts.done == len(expected)
 
-        done = False
-        for _ in range(100):
-            if done := await all_done():
-                break
-            await asyncio.sleep(0.1)
-        assert done, second.log()[-3000:]
+        await until(all_done, 30, "every delivery to be done after the restart", second)
         got = received(servers)
         assert set(got) == expected
         assert len(got) - len(expected) <= CONCURRENCY  # only rows in flight at the kill were sent twice
 
-        # a publish by another process reaches a follower within 2 seconds (the worker polls the store)
+        # a publish by another process reaches a follower without a wake-up (the worker polls the store every second)
         (archive_dir / "outbox" / "autre.toml").write_text(ENTRY.replace("Un débat", "Autre"), encoding="utf-8")
         sync = await Fedi(archive_dir, "sync").start("sync")
         assert await sync.wait() == 0, sync.log()
-        loop = asyncio.get_running_loop()
-        published = loop.time()
         target = (servers[0].inbox("f0"), urls.create("autre"))
-        await until(lambda: target in set(received(servers)), 5, "the second publication", second)
-        assert loop.time() - published < 2.0
+        await until(lambda: target in set(received(servers)), 10, "the publication of another process to be sent",
+                    second)
     finally:
         await second.stop()
     assert second.proc.returncode == 0 or second.proc.returncode == -signal.SIGTERM

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from fedi import config as config_mod
+from fedi import delivery, publish
 from fedi import keys as keys_mod
-from fedi import publish
 from fedi.app import make_app, sync_archive
 from fedi.client import Client
 from fedi.commands.publishing import Progress, sync_command
@@ -32,7 +32,7 @@ from fedi.retry import DELIVERY, JITTER
 from fedi.store import Follower, QueueCounts, Store, open_store
 from fedi.talks import load_archive
 from fedi.urls import ARCHIVE, OWNER, Urls
-from tests.conftest import ENTRY, write_config
+from tests.conftest import ENTRY, until, write_config
 from tests.conftest import ManualClock as Clock
 from tests.remote import RemoteServer, Reply
 
@@ -338,8 +338,9 @@ async def test_dead_host_rows_older_than_max_age_are_given_up(world):
 # concurrency -----------------------------------------------------------------------------------------------------
 
 async def test_slow_host_does_not_delay_the_others(world):
-    """A host answering after 1.5 s holds only its own per_host slots: the others are all delivered meanwhile."""
-    slow = await RemoteServer.start(name="slow", host="127.0.0.4", delay=1.5)
+    """A host that does not answer holds only its own per_host slots: the others are all delivered meanwhile."""
+    slow = await RemoteServer.start(name="slow", host="127.0.0.4")
+    slow.hold = asyncio.Event()
     try:
         for role in (ARCHIVE, OWNER):
             slow.trust(world.urls.key(role), keys_mod.load_or_create(world.config.keys_dir)[role].public_pem)
@@ -348,18 +349,18 @@ async def test_slow_host_does_not_delay_the_others(world):
         await world.sync()
         worker = world.worker(per_host=3)
         task = asyncio.create_task(worker.run())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 1.2
+
+        async def others_done() -> bool:
+            return [r.state for r in await world.rows() if r.host != slow.domain] == ["done"] * 5
+
         try:
-            while loop.time() < deadline:
-                fast_rows = [r for r in await world.rows() if r.host != slow.domain]
-                if {r.state for r in fast_rows} == {"done"}:
-                    break
-                await asyncio.sleep(0.01)
-            assert len(fast_rows) == 5 and {r.state for r in fast_rows} == {"done"}
+            await until(lambda: len(slow.received) == 3, 10, "the slow host to get its 3 per_host rows")
+            await until(others_done, 10, "the 5 rows of the other hosts to be delivered "
+                        "while the slow host holds its slots", detail=lambda: f"slow host got {len(slow.received)}")
             assert len(slow.received) == 3  # its per_host slots, still waiting for answers
             assert {r.state for r in await world.rows(slow)} == {"pending"}
         finally:
+            slow.hold.set()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -385,19 +386,17 @@ async def test_two_workers_never_send_the_same_row(world):
     assert len(sent) == len(set(sent)) == 17
 
 
-async def test_wake_sends_a_new_publication_at_once(world):
-    """A running worker woken after a publish in the same process sends within a fraction of its poll interval."""
+async def test_wake_sends_a_new_publication_at_once(world, monkeypatch):
+    """A running worker woken after a publish in the same process sends without waiting for its next poll (a
+    poll an hour long here: only the wake can explain a send)."""
+    monkeypatch.setattr(delivery, "POLL", 3600.0)
     worker = world.worker()
     task = asyncio.create_task(worker.run())
     await asyncio.sleep(0.1)  # the worker is idle, waiting
-    loop = asyncio.get_running_loop()
     await world.sync()
-    started = loop.time()
     worker.wake()
-    while len(world.c.received) < 1 and loop.time() - started < 2:
-        await asyncio.sleep(0.005)
     try:
-        assert world.c.received and loop.time() - started < 0.5
+        await until(lambda: world.c.received, 10, "the woken worker to send the new publication")
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -410,8 +409,7 @@ async def test_stop_finishes_the_rows_in_hand(world):
     await world.sync()
     stop = asyncio.Event()
     task = asyncio.create_task(world.worker().run(stop))
-    while not world.c.received:
-        await asyncio.sleep(0.01)
+    await until(lambda: world.c.received, 10, "the worker to start sending")
     stop.set()
     await asyncio.wait_for(task, 5)
     assert {r.state for r in await world.rows()} == {"done"}
@@ -479,18 +477,15 @@ def test_progress_bar_on_a_terminal_redraws_one_line():
     assert "\r" not in plain.getvalue() and len(lines) == 3 and lines[-1].startswith("[####")
 
 
-async def test_serve_wakes_its_worker_after_a_sync(world, aiohttp_client):
-    """In fedi serve, a sync (watcher or startup) wakes the worker: the new talk goes out well within a second."""
+async def test_serve_wakes_its_worker_after_a_sync(world, aiohttp_client, monkeypatch):
+    """In fedi serve, a sync (watcher or startup) wakes the worker: the new talk goes out without waiting for the
+    worker's next poll (an hour long here: only the wake can explain a send)."""
+    monkeypatch.setattr(delivery, "POLL", 3600.0)
     config = replace(world.config, archive=replace(world.config.archive, watch_seconds=0))
     client = await aiohttp_client(make_app(config))
     ctx = client.server.app[CTX]
-    loop = asyncio.get_running_loop()
-    while len(world.c.received) < 1:  # the talk published at start-up
-        await asyncio.sleep(0.01)
+    await until(lambda: len(world.c.received) == 1, 10, "the talk published at start-up to be sent")
     await asyncio.sleep(0.1)
     (config.archive.dir / "autre.toml").write_text(ENTRY.replace("Un débat", "Autre"), encoding="utf-8")
-    started = loop.time()
     await sync_archive(ctx)
-    while len(world.c.received) < 2 and loop.time() - started < 3:
-        await asyncio.sleep(0.005)
-    assert len(world.c.received) == 2 and loop.time() - started < 0.5
+    await until(lambda: len(world.c.received) == 2, 10, "the talk of the sync to be sent")

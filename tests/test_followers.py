@@ -6,7 +6,6 @@ verifier, so an Accept that "arrives verified" was signed right by fedi. Jobs ar
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 
@@ -17,6 +16,7 @@ from fedi.jobs import JobWorker
 from fedi.retry import JITTER, JOBS
 from fedi.urls import ARCHIVE, OWNER
 from tests.conftest import ManualClock as Clock
+from tests.conftest import until
 from tests.fedi_app import AS, FediApp, adapt, fixture
 from tests.remote import AS2, RemoteServer, Reply
 
@@ -504,10 +504,7 @@ async def test_background_worker_of_the_app_sends_the_accept(fedi, config, remot
     app = await FediApp.start(config, background=True)
     try:
         assert (await remote_server.signed_post(app.inbox(), follow(remote_server, app.actor()))).status == 202
-        for _ in range(100):
-            if answers(remote_server, "Accept"):
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: answers(remote_server, "Accept"), 10, "the background workers to send the Accept")
         assert len(answers(remote_server, "Accept")) == 1
     finally:
         await app.stop()

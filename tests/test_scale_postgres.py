@@ -25,7 +25,7 @@ from fedi import publish, talks
 from fedi.config import urls_for
 from fedi.store import open_store
 from fedi.urls import ARCHIVE
-from tests.conftest import ENTRY, write_config
+from tests.conftest import ENTRY, until, write_config
 from tests.fedi_app import free_port
 from tests.fedi_process import FediProcess
 
@@ -46,19 +46,6 @@ class SlowWorld(world_mod.World):
 
 
 Proc = FediProcess
-
-
-async def until(condition: Any, timeout: float, what: str, procs: list[Proc]) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        for p in procs:
-            if p.proc is not None and p.proc.returncode is not None:
-                raise AssertionError(f"{p.name} exited ({p.proc.returncode}) waiting for {what}\n{p.log()[-3000:]}")
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out ({timeout:g} s) waiting for {what}\n"
-                                 + "\n".join(f"--- {p.name}\n{p.log()[-1500:]}" for p in procs))
-        await asyncio.sleep(0.01)
 
 
 async def get(url: str, accept: str = "application/activity+json") -> tuple[int, Any]:
@@ -121,7 +108,7 @@ async def test_five_processes_one_database_fan_out_survives_kill_9(archive_dir, 
     workers = [await Proc(archive_dir, f"deliver-{i}").start("deliver") for i in range(3)]
     everyone = serves + workers
     try:
-        await until(lambda: all("delivering as" in w.log() for w in workers), 60, "the deliver workers", everyone)
+        await until(lambda: all("delivering as" in w.log() for w in workers), 60, "the deliver workers", *everyone)
         for p in ports:  # both serve processes answer
             for _ in range(600):
                 try:
@@ -137,7 +124,7 @@ async def test_five_processes_one_database_fan_out_survives_kill_9(archive_dir, 
         assert pub.proc is not None and await asyncio.wait_for(pub.proc.wait(), 60) == 0, pub.log()
 
         victim = workers[0]
-        await until(lambda: victim.sent() >= 2, 60, "deliver-0 to be sending", everyone)
+        await until(lambda: victim.sent() >= 2, 60, "deliver-0 to be sending", *everyone)
         assert victim.proc is not None
         victim.proc.kill()  # kill -9, rows in flight
         await victim.proc.wait()
@@ -145,16 +132,12 @@ async def test_five_processes_one_database_fan_out_survives_kill_9(archive_dir, 
         assert at_kill < len(expected), "the fan-out finished before the kill; make the simulated servers slower"
         survivors = [p for p in everyone if p is not victim]
         # the killed worker's rows come back when their lease (2 × timeout + 2 s) runs out
-        await until(lambda: expected <= set(state.inboxes), 60, "every inbox to receive", survivors)
+        await until(lambda: expected <= set(state.inboxes), 60, "every inbox to receive", *survivors)
 
         async def all_done() -> bool:
             async with open_store(url) as store:
                 return (await store.delivery_counts()).done == len(expected)
-        for _ in range(200):
-            if await all_done():
-                break
-            await asyncio.sleep(0.05)
-        assert await all_done()
+        await until(all_done, 30, "every delivery to be done by the survivors", *survivors)
         assert set(state.inboxes) == expected
         duplicates = sum(n - 1 for n in state.inboxes.values())
         assert duplicates <= CONCURRENCY, f"{duplicates} repeated POSTs: more than the killed worker had in flight"

@@ -14,14 +14,13 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fedi.netguard import Policy
-from tests.conftest import ROOT, store_mode
+from tests.conftest import ROOT, store_mode, until  # noqa: F401 (the reliability tests import it from here)
 from tests.conftest import ManualClock as Clock  # noqa: F401 (the reliability tests import it from here)
 
 LOOPBACK_ONLY = Policy(allow_http=True, allow_private=False, exempt=(ipaddress.ip_network("127.0.0.0/8"),))
@@ -51,27 +50,6 @@ def sqlite_only(request: pytest.FixtureRequest, why: str) -> None:
     file's writer, its ``integrity_check``, a full disk), and the same code paths already ran on SQLite."""
     if store_mode(request.config) == "postgres":
         pytest.skip(f"SQLite only: {why}")
-
-
-
-async def until(condition: Callable[[], Any], timeout: float, what: str, fedi: Fedi | None = None,
-                every: float = 0.02, detail: Callable[[], str] | None = None) -> None:
-    """Poll ``condition`` (a function, possibly async) until it is true; fail naming ``what`` after ``timeout``
-    (with ``detail()`` and the end of fedi's log)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = condition()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        if fedi is not None and fedi.proc is not None and fedi.proc.returncode is not None:
-            raise AssertionError(f"fedi exited ({fedi.proc.returncode}) while waiting for {what}\n{fedi.log()[-3000:]}")
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}" + (f": {detail()}" if detail else "")
-                                 + (f"\n{fedi.log()[-3000:]}" if fedi else ""))
-        await asyncio.sleep(every)
 
 
 class Fedi:
