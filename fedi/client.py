@@ -77,6 +77,11 @@ class Signer:
     GIL while it computes one; so here the loop keeps sending while other cores sign. Every signature asked
     for during one pass of the loop goes to a thread together: one hop there and back (~100 µs on these
     small VMs) per batch, not per signature.
+
+    ``jobs.Backlog`` and ``DeliveryWorker._done`` batch the same way, each written out: one generic helper for
+    the three was measured and cost the fan-out 5 - 8 % (``bench.run --only fanout``, alternating runs, fedi/raw
+    0.75, 0.69, 0.76, 0.67 with the helper against 0.81, 0.74, 0.80 without), on the path where every
+    signature's await counts.
     """
 
     THREADS = min(2, os.cpu_count() or 1)

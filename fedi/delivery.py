@@ -345,8 +345,8 @@ class DeliveryWorker:
         """Record a success together with the others of this pass of the loop: one store call for a batch.
 
         Sends finish in bursts (a fan-out answers dozens at once); one write each would cost more than the rest
-        of the bookkeeping. Returns once the batch holding this row is written; until then the row stays leased,
-        so no other worker takes it."""
+        of the bookkeeping (batched by hand, as ``client.Signer`` says why). Returns once the batch holding this row
+        is written; until then the row stays leased, so no other worker takes it."""
         self._successes.append((delivery_id, status))
         if self._recording is None:
             self._recording = asyncio.ensure_future(self._record_successes(now))

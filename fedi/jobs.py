@@ -189,7 +189,8 @@ class Pressure:
 class Backlog:
     """Deferred POSTs, stored together: those of one turn of the event loop make one ``Store.add_jobs_of``,
     one transaction and one trip to the store's thread instead of one each (the trip costs more than the row).
-    ``add`` returns once its job is committed, so a 202 still means "kept"; False means the actor is blocked."""
+    ``add`` returns once its job is committed, so a 202 still means "kept"; False means the actor is blocked.
+    (Written out rather than shared with the signer's batching: see ``client.Signer``.)"""
 
     def __init__(self, store: Store, pressure: Pressure) -> None:
         self.store, self.pressure = store, pressure

@@ -87,7 +87,8 @@ class _Worker:
 
     A call submitted with ``group=True`` is a write that may share a transaction with the writes queued right
     after it: a run of two or more such calls goes to ``run_group`` (their first arguments: the operations) instead
-    of being run one by one.
+    of being run one by one. Unlike the event loop's batches (``client.Signer``), calls gather here on the store's
+    thread for as long as it is busy, from any loop, so no call waits for a batch to form.
     """
 
     BATCH = 64
