@@ -91,8 +91,11 @@ def authority(url: str) -> str:
 
 
 def authority_of(netloc: str, scheme: str = "https") -> str:
-    """``authority`` of a bare ``host[:port]`` (a handle's domain), read as if in a URL of ``scheme``."""
-    return authority(f"{scheme}://{netloc.strip()}/") if netloc.strip() and "/" not in netloc else ""
+    """``authority`` of a bare ``host[:port]`` (a handle's domain), read as if in a URL of ``scheme``; "" for
+    anything else (a path, query, fragment or user part, white space: ``example.com#x`` is no domain)."""
+    if not netloc or any(c in "/?#@\\" or not c.isprintable() or c.isspace() for c in netloc):
+        return ""
+    return authority(f"{scheme}://{netloc}/")
 
 
 def domain_matches(name: str, domain: str) -> bool:

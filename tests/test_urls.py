@@ -104,7 +104,8 @@ def test_bare_authorities_read_like_urls():
     assert authority_of("Example.com:443") == "example.com"
     assert authority_of("example.com:8443") == "example.com:8443"
     assert authority_of("example.com:80", "http") == "example.com"
-    assert authority_of("") == authority_of("a/b") == ""
+    for junk in ("", "a/b", "example.com#x", "example.com?x", "u@example.com", " example.com", "example.com\r\n"):
+        assert authority_of(junk) == "", junk
 
 
 def test_domain_blocks_match_subdomains_only():

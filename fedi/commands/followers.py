@@ -21,7 +21,7 @@ from .. import config as config_mod
 from ..config import Config, urls_for
 from ..errors import FediError
 from ..store import Follower, Store, open_store
-from ..urls import ROLES, host
+from ..urls import ROLES, authority_of, host
 
 
 def utcnow() -> dt.datetime:
@@ -43,7 +43,7 @@ async def find(config: Config, store: Store, actor: str, role: str | None = None
                 found.append(follower)
         return found
     user, _, domain = actor.lstrip("@").rpartition("@")
-    name = host(f"https://{domain}/") if domain and "/" not in domain else ""
+    name = host(f"https://{domain}/") if authority_of(domain) else ""
     if not user or not name:
         raise FediError(f"{actor!r}: give the follower's actor id (https://…) or its handle user@host")
     for r in roles:
