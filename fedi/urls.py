@@ -17,8 +17,6 @@ from pathlib import PurePosixPath
 from typing import NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
-import idna
-
 ARCHIVE = "archive"
 OWNER = "owner"
 ROLES = (ARCHIVE, OWNER)
@@ -43,6 +41,8 @@ def host_name(name: str) -> str:
     name = name.strip().rstrip(".")
     if name.isascii():
         return name.lower()
+    import idna  # here: the store, which imports this module, loads with the standard library alone
+
     try:
         return idna.encode(name, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError):
