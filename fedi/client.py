@@ -36,6 +36,7 @@ from . import __version__, signatures
 from .config import Config
 from .errors import BlockedAddressError, DeliveryError, RemoteError
 from .keys import KeyPair
+from .lru import LRU
 from .negotiation import AS2, is_as2_content_type
 from .netguard import GuardedResolver, Policy, Resolve
 from .signatures import PrivateKey
@@ -166,7 +167,8 @@ class Client:
         self.policy = policy or Policy.from_security(config.security.allow_private_addresses)
         self.resolver = GuardedResolver(self.policy, resolver)
         self.user_agent = f"fedi/{__version__} (+{config.server.base_url})"
-        self._styles: dict[str, str] = {}
+        self._styles: LRU[str, str] = LRU(config.server.cache_entries)
+        """The signature style each host answered to (hosts come from key ids and inboxes: bounded)."""
         self._session: aiohttp.ClientSession | None = None
         self._signer = Signer()
 

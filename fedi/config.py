@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from . import schemas
 from .errors import ConfigError
+from .lru import DEFAULT_SIZE
 from .urls import Urls
 
 DEFAULT_PATH = "config.toml"
@@ -27,6 +28,9 @@ class ServerConfig:
     port: int = 8080
     workers: int = 1
     """Processes serving HTTP on the port (``fedi serve``); 0 means one per CPU (``workers.count``)."""
+    cache_entries: int = DEFAULT_SIZE
+    """The most entries each in-memory cache holds (served documents, parsed remote keys…): the least recently
+    used go first, so no sequence of requests can grow memory without bound."""
 
     @property
     def domain(self) -> str:
@@ -166,7 +170,8 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     config = Config(
         path=path.resolve(),
         server=ServerConfig(base_url=server["base_url"].rstrip("/"), host=server.get("host", "127.0.0.1"),
-                            port=server.get("port", 8080), workers=server.get("workers", 1)),
+                            port=server.get("port", 8080), workers=server.get("workers", 1),
+                            cache_entries=server.get("cache_entries", DEFAULT_SIZE)),
         actor=ActorConfig(**actor),
         owner=OwnerConfig(**owner),
         archive=ArchiveConfig(**archive),

@@ -20,6 +20,7 @@ from .config import Config
 from .delivery import DeliveryWorker
 from .jobs import Backlog, Pressure
 from .keys import KeyPair
+from .lru import LRU
 from .pages import Pages
 from .store import Store
 from .talks import Talk
@@ -53,9 +54,10 @@ class Context:
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the archive folder has been read (``fedi serve`` answers before, while it reads it)."""
     problems: list[str] = field(default_factory=list)
-    cache: dict[Any, bytes] = field(default_factory=dict)
-    """Serialized documents by key; cleared whenever the archive or the followers change."""
-    checked: dict[Any, tuple[int, bytes]] = field(default_factory=dict)
+    cache: LRU[Any, bytes] = field(init=False)
+    """Serialized documents by key; cleared whenever the archive or the followers change. Keys follow requests
+    (page numbers, slugs), so it holds at most ``server.cache_entries``, as ``checked`` does."""
+    checked: LRU[Any, tuple[int, bytes]] = field(init=False)
     """Documents built from the store, with the store's ``data_version`` at the time they were checked."""
     started: dt.datetime = field(default_factory=utcnow)
     worker: DeliveryWorker | None = None
@@ -66,6 +68,10 @@ class Context:
     """Where the inbox stores what it defers under a flood."""
     _by_uuid: tuple[dict[str, Talk] | None, dict[str, str]] = (None, {})
     """uuid → slug of the entries in ``talks``, with the dict it was built from."""
+
+    def __post_init__(self) -> None:
+        self.cache = LRU(self.config.server.cache_entries)
+        self.checked = LRU(self.config.server.cache_entries)
 
     def start_delivery(self) -> asyncio.Task[None]:
         """Start this process's delivery worker, which runs until the task is cancelled."""

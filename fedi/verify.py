@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,12 +30,11 @@ from .actors import RemoteActor, key_owner, read_actor
 from .client import Client, Clock, authority, utcnow
 from .config import Config
 from .errors import ActivityError, RemoteError, SignatureError
+from .lru import LRU
 from .negotiation import wants_as2
 from .store import Store
 from .urls import ROLES, Urls
 
-LRU_SIZE = 4096
-"""Parsed keys kept in memory (a few hundred bytes each)."""
 REFRESH_SECONDS = 60.0
 """At most one refetch per key in this time after a failed verification, so forged signatures naming a real
 key cannot make us fetch it on every request."""
@@ -66,11 +64,14 @@ class _Key:
 class Verifier:
     def __init__(self, config: Config, urls: Urls, store: Store, client: Client, clock: Clock = utcnow) -> None:
         self.config, self.urls, self.store, self.client, self.clock = config, urls, store, client, clock
-        self._keys: OrderedDict[str, _Key] = OrderedDict()
+        # key ids come from requests: each of these forgets its least recent entries past the configured size
+        size = config.server.cache_entries
+        self._keys: LRU[str, _Key] = LRU(size)
+        """Parsed keys (a few hundred bytes each)."""
         self._inflight: dict[str, asyncio.Future[_Key]] = {}
-        self._gone: dict[str, dt.datetime] = {}
-        self._failed: dict[str, dt.datetime] = {}
-        self._refreshed: dict[str, dt.datetime] = {}
+        self._gone: LRU[str, dt.datetime] = LRU(size)
+        self._failed: LRU[str, dt.datetime] = LRU(size)
+        self._refreshed: LRU[str, dt.datetime] = LRU(size)
 
     # the API -------------------------------------------------------------------------------------------------
     async def verify(self, request: web.Request, body: bytes | None, *, store_blocks: bool = True) -> Signer:
@@ -156,7 +157,7 @@ class Verifier:
                 pass  # a key we cached but can no longer read: fetch it again
             else:
                 entry = _Key(key, stored.owner, stored.fetched_at)
-                self._remember(key_id, entry)
+                self._keys[key_id] = entry
                 return entry, True
         return await self._fetch_once(key_id, now), False
 
@@ -167,17 +168,11 @@ class Verifier:
             return entry
         return None
 
-    def _remember(self, key_id: str, entry: _Key) -> None:
-        self._keys[key_id] = entry
-        self._keys.move_to_end(key_id)
-        while len(self._keys) > LRU_SIZE:
-            self._keys.popitem(last=False)
-
     def _may_refresh(self, key_id: str, now: dt.datetime) -> bool:
         last = self._refreshed.get(key_id)
         if last is not None and (now - last).total_seconds() < REFRESH_SECONDS:
             return False
-        _note(self._refreshed, key_id, now)
+        self._refreshed[key_id] = now
         return True
 
     async def _fetch_once(self, key_id: str, now: dt.datetime) -> _Key:
@@ -201,11 +196,11 @@ class Verifier:
         if await self.store.is_gone(url):
             since = self._gone.get(url)
             if since is None:  # gone before this process started: count from now
-                _note(self._gone, url, now)
+                self._gone[url] = now
                 since = now
             if (now - since).total_seconds() < ttl:
                 raise SignatureError(f"could not fetch key: {url} is gone")
-            _note(self._gone, url, now)  # once per cache lifetime, look again
+            self._gone[url] = now  # once per cache lifetime, look again
         failed = self._failed.get(key_id)
         if failed is not None and (now - failed).total_seconds() < FAILURE_SECONDS:
             raise SignatureError(f"could not fetch key: {url} failed moments ago")
@@ -222,7 +217,7 @@ class Verifier:
             material, kind = _material(actor, key_id, document)
             key = _parse_key(material, kind)
         except SignatureError:
-            _note(self._failed, key_id, now)
+            self._failed[key_id] = now
             raise
         rows = [(k.id, k.pem or k.multibase or "", "pem" if k.pem else "multibase")
                 for k in actor.keys if (k.pem or k.multibase) and _same_origin(k.id, actor.id)]
@@ -232,7 +227,7 @@ class Verifier:
         self._failed.pop(key_id, None)
         self._gone.pop(url, None)
         entry = _Key(key, actor.id, now)
-        self._remember(key_id, entry)
+        self._keys[key_id] = entry
         return entry
 
     async def _get(self, url: str, now: dt.datetime) -> dict[str, Any]:
@@ -241,7 +236,7 @@ class Verifier:
         except RemoteError as exc:
             if exc.status in (404, 410):
                 await self.store.mark_gone(url, now)
-                _note(self._gone, url, now)
+                self._gone[url] = now
             raise SignatureError(f"could not fetch key: {exc}") from None
 
 
@@ -327,14 +322,6 @@ def _same_origin(a: str, b: str) -> bool:
         return (x.scheme.lower(), x.hostname, x.port) == (y.scheme.lower(), y.hostname, y.port)
     except ValueError:
         return False
-
-
-def _note(times: dict[str, dt.datetime], key: str, now: dt.datetime) -> None:
-    """Record a time per key, forgetting the oldest past LRU_SIZE (junk key ids must not grow memory)."""
-    times.pop(key, None)
-    times[key] = now
-    while len(times) > LRU_SIZE:
-        del times[next(iter(times))]
 
 
 def _owner(document: dict[str, Any], key_id: str) -> str:
