@@ -90,7 +90,8 @@ class SecurityConfig:
     authorized_fetch: bool = False
     blocked_domains: tuple[str, ...] = ()
     signature_max_age: int = 3600
-    """How old a signed request may be, in seconds (Mastodon accepts about an hour; interop.md §1.1)."""
+    """How old a signed request may be, in seconds (Mastodon accepts about an hour:
+    docs/receivers.md, Mastodon: signatures)."""
     key_cache_seconds: int = 86400
 
 

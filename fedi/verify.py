@@ -1,17 +1,17 @@
 """Who signed an incoming request: signature parsing, key lookup and caching, and authorized fetch.
 
-``Verifier.verify(request, body)`` turns a signed request into a ``Signer`` or a ``SignatureError`` (401, or
-403 for a blocked signer), never a 500. The key comes from, in order: an in-memory LRU of PARSED keys (parsing
-a PEM costs more than verifying, limits.md), the store's key cache (fresh within
-``security.key_cache_seconds``), or a signed fetch of the keyId's document through the one ``Client``. What
-Mastodon does is followed (interop.md §1.1): blocked domains are refused before anything is fetched; a key
-document with an ``owner`` counts only if the owner lists the key back; a signature that fails with a cached
-key triggers one refetch (key rotation) before the request is refused; an actor whose document answers
-404/410 is marked gone and not fetched again within the cache lifetime.
+``Verifier.verify(request, body)`` turns a signed request into a ``Signer`` or a ``SignatureError`` (401, or 403 for a
+blocked signer), never a 500. The key comes from, in order: an in-memory LRU of PARSED keys (parsing a PEM costs more
+than verifying with a parsed key), the store's key cache (fresh within ``security.key_cache_seconds``), or a signed
+fetch of the keyId's document through the one ``Client``. What Mastodon does is followed (docs/receivers.md, Mastodon:
+signatures): blocked domains are refused before anything is fetched; a key document with an ``owner`` counts only if
+the owner lists the key back; a signature that fails with a cached key triggers one refetch (key rotation) before the
+request is refused; an actor whose document answers 404/410 is marked gone and not fetched again within the cache
+lifetime.
 
-``authorized_fetch`` is the middleware that, with ``security.authorized_fetch = true``, demands a valid
-signature on GETs of everything but the actors' own documents, discovery, media and HTML pages (both sides
-must be able to fetch each other's keys unsigned, or two secure servers deadlock; interop.md §1.5).
+``authorized_fetch`` is the middleware that, with ``security.authorized_fetch = true``, demands a valid signature on
+GETs of everything but the actors' own documents, discovery, media and HTML pages (both sides must be able to fetch
+each other's keys unsigned, or two secure servers deadlock; docs/receivers.md, Mastodon: fetching).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class Verifier:
         """A Delete of an actor by itself, from an actor we never knew: answer 202 and fetch nothing.
 
         Mastodon sends these to every server it ever talked to when an account goes, and the key is gone
-        with it; fetching it would only fail (interop.md §1.1, inbox shortcut).
+        with it; fetching it would only fail (docs/receivers.md, Mastodon: signatures).
         """
         if activity.get("type") != "Delete":
             return False
@@ -294,7 +294,8 @@ def _protected(path: str, accept: str | None) -> bool:
 # helpers --------------------------------------------------------------------------------------------------------
 
 def check_actor(signer: Signer, activity: dict[str, Any]) -> None:
-    """The activity's ``actor`` must be whoever signed it (no forwarding without an LD signature; §1.1)."""
+    """The activity's ``actor`` must be whoever signed it (no forwarding without an LD signature;
+    docs/receivers.md, Mastodon: signatures)."""
     if _id(activity.get("actor")) != signer.actor_id:
         raise SignatureError("actor does not match the signature", 401)
 

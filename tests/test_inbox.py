@@ -250,7 +250,7 @@ async def test_refused_activity_is_not_marked_seen(app, remote_server):
 # special cases ---------------------------------------------------------------------------------------------------
 
 async def test_delete_of_unknown_actor_is_202_without_any_fetch(app, remote_server):
-    """Mastodon's account-deletion flood: 202 at once, no key fetched (interop.md §1.1)."""
+    """Mastodon's account-deletion flood: 202 at once, no key fetched (docs/receivers.md, Mastodon: signatures)."""
     remote_server.gone()
     doc = adapt(fixture("mastodon/delete-actor.json"), remote_server.actor_id(), remote_server.base)
     answer = await remote_server.signed_post(app.shared_inbox, doc)

@@ -423,7 +423,7 @@ def test_profiles_accept_what_the_receivers_themselves_emit() -> None:
     mastodon_person = json.loads(fixture_path("mastodon/person-actor-activitypub-academy.json").read_text())
     assert errors("mastodon_actor", mastodon_person) == []
     for name in ("channel-group-actor", "account-person-actor", "account-person-actor-framatube"):
-        peertube_actor = json.loads((fixtures / f"peertube/{name}.json").read_text(encoding="utf-8"))
+        peertube_actor = json.loads(fixture_path(f"peertube/{name}.json").read_text(encoding="utf-8"))
         assert errors("peertube_actor", peertube_actor) == [], name
 
 
