@@ -1,8 +1,8 @@
 """What a running fedi holds for its lifetime: config, ids, keys, store, pages and caches of served documents.
 
-Built once by ``app``/``cli`` and passed explicitly (no globals). Serialized documents are cached as bytes
-so that a read costs a lookup, not a rebuild and a ``json.dumps`` (encoding each
-response again would cost about a quarter of the throughput of a read).
+Built once by ``app``/``cli`` and passed explicitly (no globals). Serialized documents are cached as bytes so that a
+read costs a lookup, not a rebuild and a ``json.dumps`` (encoding each response again would cost about a quarter of the
+throughput of a read).
 """
 
 from __future__ import annotations
