@@ -38,9 +38,12 @@ async def until(condition: Any, what: str, timeout: float = 15.0) -> None:
 
 
 def sent(remote: RemoteServer, kind: str, slug: str) -> list[dict[str, Any]]:
-    """The activities of ``kind`` about talk ``slug`` that reached the follower's inbox, verified."""
+    """The activities of ``kind`` about talk ``slug`` that reached the follower's inbox and were answered (a
+    request still being checked is left for the next look), each verified."""
     out = []
     for r in remote.received:
+        if not r.status:
+            continue
         doc = r.json if isinstance(r.json, dict) else {}
         obj = doc.get("object")
         if doc.get("type") == kind and isinstance(obj, dict) and obj.get("id", "").endswith(f"/talks/{slug}"):
