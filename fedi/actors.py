@@ -4,7 +4,7 @@ Real servers disagree on shapes (fixtures: Mastodon, PeerTube, Lemmy, GoToSocial
 may be an array (``["Person", "vcard:individual"]``), ``publicKey`` an object, a list or a bare URL, keys may
 come as FEP-521a ``assertionMethod`` Multikeys, ``url``/``icon`` as strings, Links or lists, the shared inbox
 under ``endpoints`` or at the top level. Only ``id``, ``type`` and ``inbox`` are required (Mastodon and PeerTube
-refuse an actor without them, interop.md §1.2, §2.1).
+refuse an actor without them: docs/receivers.md, Mastodon: actors, and PeerTube: channels).
 """
 
 from __future__ import annotations

@@ -134,26 +134,60 @@ async def load_and_watch(ctx: Context) -> None:
         await watch(ctx)
 
 
-def snapshot(folder: Path) -> tuple:
-    """What changes when an entry, or a WebVTT file an entry may read (captions, chapters), is added, edited or
-    removed: fedi reads those files into the talk, and editing one is a change to publish."""
+Named = dict[str, tuple[tuple[int, int], tuple[str, ...]]]
+"""entry file name → ((mtime_ns, size) when read, the files it names)."""
+
+
+def snapshot(folder: Path, named: Named | None = None) -> tuple:
+    """What changes when an entry, or a file an entry names or may read (media, poster, captions, chapters, any
+    WebVTT file of the folder), is added, replaced or removed: (name, mtime_ns, size) of every entry and of every
+    such file (None, None while it is missing). ``named`` carries each entry's files from one look to the next, so
+    only the entries that changed are read again (without it, every entry is read)."""
+    named = {} if named is None else named
     try:
-        files = [*folder.glob("*.toml"), *folder.rglob("*.vtt")]
-        return tuple(sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+        entries = sorted((p.name, p.stat()) for p in folder.glob("*.toml"))
+        vtt = {str(p.relative_to(folder)) for p in folder.rglob("*.vtt")}
     except OSError:
         return ()
+    out: list[tuple[str, int | None, int | None]] = []
+    files: set[str] = set(vtt)
+    for name, st in entries:
+        stamp = (st.st_mtime_ns, st.st_size)
+        out.append((name, *stamp))
+        known = named.get(name)
+        if known is None or known[0] != stamp:
+            try:
+                text = (folder / name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            known = named[name] = (stamp, talks.local_files(text))
+        files.update(known[1])
+    for gone in set(named) - {name for name, _ in entries}:
+        del named[gone]
+    for ref in sorted(files - {name for name, _ in entries}):
+        try:
+            st = (folder / ref).stat()
+            out.append((ref, st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((ref, None, None))
+    return tuple(out)
 
 
 async def watch(ctx: Context, on_change: Callable[[Context], Awaitable[object]] | None = None) -> None:
-    """Poll the archive folder (portable, no inotify dependency) and sync (or ``on_change``) when it changes."""
+    """Poll the archive folder (portable, no inotify dependency) and sync (or ``on_change``) when it has changed
+    and then held still for one more look: a video still being copied in is published once, whole, not
+    half-written."""
     folder = ctx.config.archive.dir
-    last = await asyncio.to_thread(snapshot, folder)
+    named: Named = {}
+    published = await asyncio.to_thread(snapshot, folder, named)
+    last = published
     while True:
         await asyncio.sleep(ctx.config.archive.watch_seconds)
-        now = await asyncio.to_thread(snapshot, folder)
-        if now != last:
-            last = now
+        now = await asyncio.to_thread(snapshot, folder, named)
+        if now != published and now == last:
+            published = now
             try:
                 await (on_change or sync_archive)(ctx)
             except Exception:  # the watcher must survive a bad moment (disk full…); the next change retries
                 log.exception("sync after a change in %s failed", folder)
+        last = now

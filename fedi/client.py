@@ -4,11 +4,11 @@ One aiohttp session per process (keep-alive per host, bounded concurrency), and 
 - the SSRF guard (``netguard``): the URL is checked before any lookup, every resolved address before
   connecting, and the connection goes to the checked address; redirects (at most 3) are followed here and
   each new location is checked again;
-- a signature by one of our actors (GETs too: servers in authorized-fetch mode demand it; interop.md §1.5).
-  draft-cavage by default (PeerTube accepts nothing else, §2.3); a host that refuses it with 401 (or 400/403
-  complaining about the signature) is asked once more with RFC 9421, and the style that worked is kept per
-  host ("double-knock"). An ``Accept-Signature`` response header (RFC 9421 §5) switches the host to RFC 9421.
-  Each attempt is signed afresh, with the Date of the moment it is sent;
+- a signature by one of our actors (GETs too: servers in authorized-fetch mode demand it; docs/receivers.md, Mastodon:
+  fetching). draft-cavage by default (PeerTube accepts nothing else: docs/receivers.md, PeerTube: signatures); a host
+  that refuses it with 401 (or 400/403 complaining about the signature) is asked once more with RFC 9421, and the style
+  that worked is kept per host ("double-knock"). An ``Accept-Signature`` response header (RFC 9421 §5) switches the
+  host to RFC 9421. Each attempt is signed afresh, with the Date of the moment it is sent;
 - limits: timeouts, 1 MiB per JSON document (Content-Length checked first, then counted while reading), an
   AS2 content type, and a document ``id`` on the host it was finally fetched from (Mastodon, PeerTube).
 """
@@ -35,6 +35,7 @@ from . import __version__, signatures
 from .config import Config
 from .errors import BlockedAddressError, DeliveryError, RemoteError
 from .keys import KeyPair
+from .lru import LRU
 from .negotiation import AS2, is_as2_content_type
 from .netguard import GuardedResolver, Policy, Resolve
 from .signatures import PrivateKey
@@ -45,13 +46,13 @@ Clock = Callable[[], dt.datetime]
 ACCEPT_AS2 = f'{AS2}, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
 ACCEPT_JRD = "application/jrd+json, application/json"
 DOCUMENT_CAP = 1024 * 1024
-"""Largest JSON document read (Mastodon's limit too, interop.md §1.5)."""
+"""Largest JSON document read (Mastodon's limit too: docs/receivers.md, Mastodon: fetching)."""
 ERROR_CAP = 4096
 """How much of an error or redirect body is read (for the message); the rest is dropped."""
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _TEMPORARY = frozenset({401, 408, 429})
-"""4xx worth retrying (Mastodon's list, interop.md §1.5); any other 4xx will not get better."""
+"""4xx worth retrying (Mastodon's list: docs/receivers.md, Mastodon: fetching); any other 4xx will not get better."""
 
 
 def utcnow() -> dt.datetime:
@@ -157,7 +158,8 @@ class Client:
         self.policy = policy or Policy.from_security(config.security.allow_private_addresses)
         self.resolver = GuardedResolver(self.policy, resolver)
         self.user_agent = f"fedi/{__version__} (+{config.server.base_url})"
-        self._styles: dict[str, str] = {}
+        self._styles: LRU[str, str] = LRU(config.server.cache_entries)
+        """The signature style each host answered to (hosts come from key ids and inboxes: bounded)."""
         self._session: aiohttp.ClientSession | None = None
         self._signer = Signer()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import schemas
 from .errors import ConfigError
+from .lru import DEFAULT_SIZE
 from .urls import Urls, authority, host_name
 
 DEFAULT_PATH = "config.toml"
@@ -26,6 +27,9 @@ class ServerConfig:
     port: int = 8080
     workers: int = 1
     """Processes serving HTTP on the port (``fedi serve``); 0 means one per CPU (``workers.count``)."""
+    cache_entries: int = DEFAULT_SIZE
+    """The most entries each in-memory cache holds (served documents, parsed remote keys…): the least recently
+    used go first, so no sequence of requests can grow memory without bound."""
 
     @property
     def domain(self) -> str:
@@ -85,7 +89,8 @@ class SecurityConfig:
     authorized_fetch: bool = False
     blocked_domains: tuple[str, ...] = ()
     signature_max_age: int = 3600
-    """How old a signed request may be, in seconds (Mastodon accepts about an hour; interop.md §1.1)."""
+    """How old a signed request may be, in seconds (Mastodon accepts about an hour:
+    docs/receivers.md, Mastodon: signatures)."""
     key_cache_seconds: int = 86400
 
 
@@ -165,7 +170,8 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     config = Config(
         path=path.resolve(),
         server=ServerConfig(base_url=server["base_url"].rstrip("/"), host=server.get("host", "127.0.0.1"),
-                            port=server.get("port", 8080), workers=server.get("workers", 1)),
+                            port=server.get("port", 8080), workers=server.get("workers", 1),
+                            cache_entries=server.get("cache_entries", DEFAULT_SIZE)),
         actor=ActorConfig(**actor),
         owner=OwnerConfig(**owner),
         archive=ArchiveConfig(**archive),

@@ -21,7 +21,8 @@ so a row is never sent by two workers at once; a crashed worker's rows come back
 Circuit breaker: a host failing without a success for ``dead_host_days`` is skipped, probed with one row once a
 day; when it answers, its pending rows resume. Its rows older than ``max_age`` are given up meanwhile.
 
-The activity bytes come from the store; the client signs each attempt at send time (interop.md §4.3).
+The activity bytes come from the store; the client signs each attempt at send time, so that a
+retry carries a fresh date (docs/receivers.md, Common failures).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Pure WebFinger (RFC 7033), host-meta (RFC 6415) and NodeInfo documents, and the WebFinger resource parser.
 
 Mastodon finds an account through ``acct:user@host`` and insists that the ``self`` link (type
-``application/activity+json``) equals the actor id exactly (interop.md §1.2); PeerTube takes the first ``self``
-link (§2.1). Both fall back to host-meta's ``lrdd`` template.
+``application/activity+json``) equals the actor id exactly (docs/receivers.md, Mastodon: WebFinger); PeerTube takes
+the first ``self`` link (docs/receivers.md, PeerTube: channels). Both fall back to host-meta's ``lrdd`` template.
 """
 
 from __future__ import annotations

@@ -149,8 +149,9 @@ def key_rows(actor: RemoteActor) -> list[tuple[str, str, str]]:
 
 
 def follow_of(urls: Urls, follower: Follower) -> Activity:
-    """The Follow a stored follower made, rebuilt for an Accept or Reject (§1.4: Mastodon matches the id, or
-    the embedded type and actor). A Follow id from another server (a follower that moved) is left out."""
+    """The Follow a stored follower made, rebuilt for an Accept or Reject (Mastodon matches the id, or the embedded
+    type and actor: docs/receivers.md, Mastodon: activities). A Follow id from another server (a follower that moved)
+    is left out."""
     follow: Activity = {"type": "Follow", "actor": follower.actor_id, "object": urls.actor(follower.role)}
     if follower.follow_id and same_origin(follower.follow_id, follower.actor_id):
         follow = {"id": follower.follow_id, **follow}
@@ -168,7 +169,8 @@ async def queue_answer(urls: Urls, store: Store, kind: str, role: str, follow: A
     """Store an Accept or Reject of ``follow`` (served at its id) with its delivery row, in one transaction;
     the delivery worker signs and sends it, with the same retry rules as everything else.
 
-    ``inbox`` is the follower's PERSONAL inbox: PeerTube refuses an Accept on its shared inbox (§2.4).
+    ``inbox`` is the follower's PERSONAL inbox: PeerTube refuses an Accept on its shared inbox
+    (docs/receivers.md, PeerTube: follows).
     Answering the same Follow again writes nothing new (``store.publish`` keeps one activity per id and one
     delivery per activity and inbox), so a job that runs twice after a crash sends its answer once.
     """
@@ -281,9 +283,10 @@ async def _plugged(table: Mapping[str, Sequence[Handler]], verb: str, kind: str,
 
 
 async def update_actor(inb: Inbound, document: Activity) -> None:
-    """An actor re-sends its profile (Mastodon: only ``object.id == actor`` counts, §1.4): new inbox, shared
-    inbox or keys take effect at once, in the key cache and in the follower rows. An Update of another actor
-    (a Lemmy moderator editing a community) changes nothing here, and is not an error either."""
+    """An actor re-sends its profile (Mastodon: only ``object.id == actor`` counts; docs/receivers.md, Mastodon:
+    activities): new inbox, shared inbox or keys take effect at once, in the key cache and in the follower rows. An
+    Update of another actor (a Lemmy moderator editing a community) changes nothing here, and is not an error
+    either."""
     if ref_id(document) != inb.signer.actor_id:
         log.debug("ignored Update of %s by %s", ref_id(document), inb.signer.actor_id)
         return

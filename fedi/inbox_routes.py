@@ -1,13 +1,13 @@
 """The HTTP side of the inboxes: ``POST /actors/{username}/inbox`` and the shared ``POST /inbox``.
 
 In order, each check answering with its own status (JSON ``{"error": …}``, never a 500):
-405 anything but POST · 415 not an ActivityStreams content type · 413 body over 1 MiB (Content-Length checked
-before reading, then counted while reading) · 400 not a JSON object, or no ActivityStreams ``@context`` ·
-202 at once for a Delete of an unknown actor by itself (no key fetch, as Mastodon does, interop.md §1.1) ·
-401/403 signature (``verify``) · 400 shape (``schemas/incoming.json``, naming the first bad field) · 401 the
-activity's ``actor`` is not the signer · 403 its id is on another server · 202 for a replayed id, changing
-nothing · then the handler (``ctx.dispatcher``), the id recorded, and 202 ``{}``. Under a flood the checks up to
-authorship still answer, but the rest (replay, handler) runs later in the job worker (``jobs.Pressure``).
+405 anything but POST · 415 not an ActivityStreams content type · 413 body over 1 MiB (Content-Length checked before
+reading, then counted while reading) · 400 not a JSON object, or no ActivityStreams ``@context`` · 202 at once for a
+Delete of an unknown actor by itself (no key fetch, as Mastodon does: docs/receivers.md, Mastodon: signatures) ·
+401/403 signature (``verify``) · 400 shape (``schemas/incoming.json``, naming the first bad field) · 401 the activity's
+``actor`` is not the signer · 403 its id is on another server · 202 for a replayed id, changing nothing · then the
+handler (``ctx.dispatcher``), the id recorded, and 202 ``{}``. Under a flood the checks up to authorship still answer,
+but the rest (replay, handler) runs later in the job worker (``jobs.Pressure``).
 
 A POST may carry a Collection of activities (PeerTube does): every item is checked first, so one bad item
 refuses the whole POST and nothing of it is applied; then each item is handled in order.

@@ -3,14 +3,15 @@
 Handlers with ``inbox``'s signature (an ``Inbound`` and the verified activity, whose ``actor`` is the signer),
 added to ``inbox``'s own by ``dispatcher()``, which the app calls once where it is wired:
 
-- ``Create{Note}`` whose ``inReplyTo`` is one of our talks, or a reply already stored under one (any depth):
-  stored as a comment with its author, sanitized content, language, ``published``, ``url`` and parent. PeerTube
-  comments are Notes with ``inReplyTo`` too (interop.md §2.2), in ``text/markdown``: shown as typed. The Note
-  must be the signer's own (``attributedTo``) and its id on the signer's server (Mastodon's rule, §1.3), or
-  403. Replies to anything else, and replies not addressed to the public (mentions, followers-only), are
-  ignored: the talk page is public.
-- ``Update{Note}`` by its author edits it; ``Delete`` of it (a Tombstone, a Note or its bare id, §1.4) removes
-  it; ``Delete{actor}`` is ``inbox.on_delete``'s, and ``store.remove_actor`` takes its comments and reactions.
+- ``Create{Note}`` whose ``inReplyTo`` is one of our talks, or a reply already stored under one (any depth): stored as
+  a comment with its author, sanitized content, language, ``published``, ``url`` and parent. PeerTube comments are
+  Notes with ``inReplyTo`` too (docs/receivers.md, PeerTube: comments), in ``text/markdown``: shown as typed. The Note
+  must be the signer's own (``attributedTo``) and its id on the signer's server (Mastodon's rule: docs/receivers.md,
+  Mastodon: posts), or 403. Replies to anything else, and replies not addressed to the public (mentions,
+  followers-only), are ignored: the talk page is public.
+- ``Update{Note}`` by its author edits it; ``Delete`` of it (a Tombstone, a Note or its bare id: docs/receivers.md,
+  Mastodon: activities) removes it; ``Delete{actor}`` is ``inbox.on_delete``'s, and ``store.remove_actor`` takes its
+  comments and reactions.
 - ``Like`` and ``Announce`` whose ``object`` is one of our talks: one per actor, talk and kind, kept with the
   activity id, so that ``Undo`` (embedded or by id) or an actor's deletion takes it back. PeerTube's Announces
   of its own videos, and likes of anything else, are not about us: ignored.
@@ -54,7 +55,7 @@ AUTHOR = "comment-author"
 """Job kind: fetch a reply's author again and refresh the reply (payload: actor, comment)."""
 MODERATION = ("followers", "all", "none")
 PUBLIC = frozenset({"https://www.w3.org/ns/activitystreams#Public", "as:Public", "Public"})
-"""The spellings of the public collection Mastodon accepts (interop.md §1.3)."""
+"""The spellings of the public collection Mastodon accepts (docs/receivers.md, Mastodon: posts)."""
 REPLY_TYPES = ("Note",)
 SUMMARY_MAX = 500
 ATTACHMENTS_MAX = 4
@@ -115,7 +116,8 @@ def note_html(obj: dict[str, Any]) -> str:
 
 
 def note_language(obj: dict[str, Any]) -> str | None:
-    """Mastodon's rule: the first key of ``contentMap`` (interop.md §1.3), when it looks like a language tag."""
+    """Mastodon's rule: the first key of ``contentMap`` (docs/receivers.md, Mastodon: posts), when it looks like a
+    language tag."""
     mapped = obj.get("contentMap")
     if isinstance(mapped, dict):
         return next((k for k in mapped if isinstance(k, str) and _LANGUAGE.match(k)), None)
@@ -151,8 +153,8 @@ def parse_time(value: Any, now: dt.datetime) -> dt.datetime | None:
 
 
 def is_public(activity: Activity, obj: dict[str, Any]) -> bool:
-    """Addressed to the public (``to`` or ``cc``, §1.3): a direct mention or a followers-only reply must never
-    appear on a public page."""
+    """Addressed to the public (``to`` or ``cc``; docs/receivers.md, Mastodon: posts): a direct mention or a
+    followers-only reply must never appear on a public page."""
     for doc in (obj, activity):
         for key in ("to", "cc"):
             if any(ref_id(v) in PUBLIC for v in _list(doc.get(key))):

@@ -1,4 +1,4 @@
-"""Content negotiation: AS2 JSON for fediverse servers, HTML for browsers (interop.md §2.3, §4.5)."""
+"""Content negotiation: AS2 JSON for fediverse servers, HTML for browsers (docs/receivers.md, Content types)."""
 
 from __future__ import annotations
 

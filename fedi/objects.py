@@ -1,9 +1,9 @@
 """Pure builders of what fedi serves and sends: actors, activities, collections (talk objects: ``talk_objects``).
 
-Config, ids and times in, dicts out: no I/O, no clock, no randomness. Top-level documents carry ``@context``;
-embedded ones never do, so an activity embeds exactly the object served at the object's own id (minus the
-context). Addressing is always ``to: [Public]`` with the full IRI (PeerTube drops ``as:Public``, interop.md §2.2)
-and ``cc: [the sender's followers]`` (Mastodon needs the followers URL, §1.3).
+Config, ids and times in, dicts out: no I/O, no clock, no randomness. Top-level documents carry ``@context``; embedded
+ones never do, so an activity embeds exactly the object served at the object's own id (minus the context). Addressing
+is always ``to: [Public]`` with the full IRI (PeerTube drops ``as:Public``: docs/receivers.md, PeerTube: videos) and
+``cc: [the sender's followers]`` (Mastodon needs the followers URL: docs/receivers.md, Mastodon: posts).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ ACTOR_CONTEXT: list[Any] = [AS, SECURITY, {
     "attributionDomains": {"@id": "toot:attributionDomains", "@type": "@id"},
     "discoverable": "toot:discoverable",
     "indexable": "toot:indexable",
-    # Mastodon's (wrong but expected) schema.org base for profile fields (interop.md §3)
+    # Mastodon's (wrong but expected) schema.org base for profile fields (docs/receivers.md, JSON-LD contexts)
     "schema": "http://schema.org#",
     "PropertyValue": "schema:PropertyValue",
     "value": "schema:value",
@@ -90,9 +90,9 @@ def followers_of(urls: Urls, actor_id: str) -> list[str]:
 def actor(config: Config, urls: Urls, role: str, public_pem: str, published: dt.datetime) -> dict[str, Any]:
     """The archive (a ``Group``, so PeerTube users can follow it) or its owner (a ``Person``, the association).
 
-    PeerTube turns a Group into a channel only when ``attributedTo`` names a same-host Person (interop.md §2.1).
-    ``url`` is our own page (the actor's id, which serves HTML to browsers): Mastodon ignores a profile URL on
-    another host, so the association's website goes into a "Website" field instead.
+    PeerTube turns a Group into a channel only when ``attributedTo`` names a same-host Person (docs/receivers.md,
+    PeerTube: channels). ``url`` is our own page (the actor's id, which serves HTML to browsers): Mastodon ignores a
+    profile URL on another host, so the association's website goes into a "Website" field instead.
     """
     if role not in ROLES:
         raise ValueError(f"unknown actor role {role!r}")
@@ -157,7 +157,8 @@ def create(urls: Urls, obj: dict[str, Any], actor_id: str) -> dict[str, Any]:
 
 
 def update(urls: Urls, obj: dict[str, Any], actor_id: str, version: int, now: dt.datetime) -> dict[str, Any]:
-    """Update{talk} number ``version``; Mastodon edits a Note with it and ignores it for a Video (§1.3)."""
+    """Update{talk} number ``version``; Mastodon edits a Note with it, and a Video since 4.5
+    (docs/receivers.md, Mastodon: posts)."""
     body = embed(obj)
     return {"@context": CONTEXT, "id": urls.update(_slug(urls, obj), version), "type": "Update",
             "actor": actor_id, "published": iso(now), "to": list(body["to"]), "cc": list(body["cc"]),
@@ -194,7 +195,8 @@ def announce(urls: Urls, slug: str, actor_id: str, published: dt.datetime) -> di
 
 
 def _follow(follow: dict[str, Any]) -> dict[str, Any]:
-    # only the fields receivers match on (Mastodon: id, or type+actor; §1.4): never echo foreign extras back
+    # only the fields receivers match on (Mastodon: id, or type+actor;
+    # docs/receivers.md, Mastodon: activities): never echo foreign extras back
     return {k: follow[k] for k in ("id", "type", "actor", "object") if k in follow}
 
 
@@ -208,7 +210,8 @@ def _answer(kind: str, activity_id: str, actor_id: str, follow: dict[str, Any]) 
 
 
 def accept(activity_id: str, actor_id: str, follow: dict[str, Any]) -> dict[str, Any]:
-    """Accept{Follow} embedding the Follow, the shape both Mastodon and PeerTube match (§1.4, §2.4)."""
+    """Accept{Follow} embedding the Follow, the shape both Mastodon and PeerTube match
+    (docs/receivers.md, Mastodon: activities, and PeerTube: follows)."""
     return _answer("Accept", activity_id, actor_id, follow)
 
 
@@ -217,7 +220,8 @@ def reject(activity_id: str, actor_id: str, follow: dict[str, Any]) -> dict[str,
 
 
 def update_actor(actor_doc: dict[str, Any], activity_id: str, now: dt.datetime) -> dict[str, Any]:
-    """Update{actor}: Mastodon and PeerTube re-read the profile (send it before rotating keys, §2.3)."""
+    """Update{actor}: Mastodon and PeerTube re-read the profile (send it before rotating keys:
+    docs/receivers.md, PeerTube: signatures)."""
     return {"@context": actor_doc.get("@context", ACTOR_CONTEXT), "id": activity_id, "type": "Update",
             "actor": actor_doc["id"], "published": iso(now), "to": [PUBLIC], "cc": [actor_doc["followers"]],
             "object": embed(actor_doc)}

@@ -1,9 +1,10 @@
 """``fedi preview``: how Mastodon and PeerTube will show a talk, in plain text, and where their rules bite.
 
-Pure: an object (as ``publish.build_object`` makes it) and its ``Talk`` in, text out. The renderings follow what
-each receiver reads (interop.md §1.3, §2.2): Mastodon shows a Video as its name, ``summary`` and link (the
-``content`` is ignored) with the ``attachment`` it can play, or else the talk page's card, and a Note as its
-``content``; PeerTube shows a Video (name, duration, files, description from ``content``) and nothing of a Note.
+Pure: an object (as ``publish.build_object`` makes it) and its ``Talk`` in, text out. The renderings follow what each
+receiver reads (docs/receivers.md, Mastodon: posts, and PeerTube: videos): Mastodon shows a Video as its name,
+``summary`` and link (the ``content`` is ignored) with the ``attachment`` it can play, or else the talk page's card,
+and a Note as its ``content``; PeerTube shows a Video (name, duration, files, description from ``content``) and nothing
+of a Note.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from .config import Config
 from .talks import Media, Talk
 
 PEERTUBE_FILES = ("video/mp4", "video/ogg", "video/webm", "audio/mp4")
-"""Media types PeerTube accepts as a video file Link (§2.2)."""
+"""Media types PeerTube accepts as a video file Link (docs/receivers.md, PeerTube: videos)."""
 TAG_MIN, TAG_MAX = 2, 30
 """PeerTube keeps a Hashtag only with a name of 2 to 30 characters."""
 

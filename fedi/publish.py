@@ -22,7 +22,7 @@ one (one POST per shared inbox, however many followers stand behind it), else it
   talk that is deleted leaves ``featured`` without an activity of its own: its Delete unpins it everywhere.
 
 ``published`` of the talk and of its activities is the moment fedi first publishes it (Mastodon only pushes
-posts of the last hours to home timelines, interop.md §1.3); the recording date travels as
+posts of the last hours to home timelines: docs/receivers.md, Mastodon: posts); the recording date travels as
 ``originallyPublishedAt`` (PeerTube's field, understood through the object's context).
 """
 

@@ -105,6 +105,14 @@ def page_number(request: web.Request) -> int | None:
     return int(raw)
 
 
+def within(page: int, total: int, size: int) -> int:
+    """``page`` when the collection has it, else 404: no client-chosen page number past the end is built,
+    served or cached (an empty collection still has its empty page 1)."""
+    if page > objects.last_page(total, size):
+        raise web.HTTPNotFound(reason="no such page")
+    return page
+
+
 # discovery ---------------------------------------------------------------------
 
 async def webfinger(request: web.Request) -> web.Response:
@@ -188,6 +196,7 @@ async def outbox(request: web.Request) -> web.Response:
     version = await ctx.store.data_version()
     # the page's talks with their versions and live counts (one query): the page is rebuilt only when one changed
     total, stamps = await ctx.store.live_talk_stamps((page - 1) * size, size)
+    within(page, total, size)
 
     async def build() -> bytes:
         records = await ctx.store.live_talks((page - 1) * size, size)
@@ -210,6 +219,7 @@ async def followers(request: web.Request) -> web.Response:
     show = ctx.config.actor.show_followers
     if page is None or not show:
         return as2(dumps(objects.followers(ctx.urls, role, total, size, show)))
+    within(page, total, size)
     rows = await ctx.store.followers(role, state="accepted", offset=(page - 1) * size, limit=size)
     items = [f.actor_id for f in rows]
     return as2(dumps(objects.followers_page(ctx.urls, role, page, items, total, size)))
@@ -405,6 +415,8 @@ async def talk_replies(request: web.Request) -> web.Response:
     page = page_number(request)
     approved = await ctx.store.comments(rec.slug, state="approved")
     size = ctx.config.archive.page_size
+    if page is not None:
+        within(page, len(approved), size)
     doc = objects.replies_collection(ctx.urls, rec.slug, [c.id for c in approved], page, size)
     return as2(dumps(doc))
 

@@ -6,7 +6,7 @@ authorized-fetch path verify. Verification has two steps because the signer's ke
 time window, the body digest and finally the signature. Every refusal is a ``SignatureError`` whose
 reason says what was wrong.
 
-Coverage we require (interop.md §1.1, §2.3):
+Coverage we require (docs/receivers.md, Mastodon: signatures, and PeerTube: signatures):
 - draft-cavage: ``(request-target)``, ``host``, ``date`` or ``(created)``; and ``digest`` unless GET/HEAD.
 - RFC 9421: ``@method``; the target as ``@target-uri``, ``@request-target``, or ``@path`` (plus ``@query``
   when the request has one); the host as ``@target-uri``, ``@authority`` or the ``host`` field; a ``created``

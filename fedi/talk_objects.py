@@ -1,7 +1,8 @@
 """Pure builders of a talk's object: a PeerTube-style ``Video`` (default) or a Mastodon-native ``Note``.
 
 One ``Talk`` in, one dict out (no ``@context``: ``objects.document`` adds it when the object is served alone,
-``objects.create`` when it is embedded). The two receivers read different fields (interop.md §1.3, §2.2):
+``objects.create`` when it is embedded). The two receivers read different fields
+(docs/receivers.md, Mastodon: posts, and PeerTube: videos):
 
 - PeerTube re-fetches the Video and validates it strictly: ``uuid`` (v4), ``name`` 3–120, ``duration`` as
   ``PT<seconds>S``, at least one ``icon`` with width and height, ``url`` as an array of Links, a ``Group`` in
@@ -33,7 +34,7 @@ PUBLIC = f"{AS}#Public"
 CONTEXT: list[Any] = [AS, {
     "sensitive": "as:sensitive",
     "Hashtag": "as:Hashtag",
-    # PeerTube's Video terms (interop.md §3)
+    # PeerTube's Video terms (docs/receivers.md, JSON-LD contexts)
     "pt": "https://joinpeertube.org/ns#",
     "sc": "http://schema.org/",
     "uuid": {"@type": "sc:identifier", "@id": "pt:uuid"},
@@ -312,8 +313,9 @@ COMMENTS_ENABLED, COMMENTS_REQUIRE_APPROVAL = 1, 3  # PeerTube VideoCommentPolic
 
 
 def comments_policy(config: Config) -> int:
-    """PeerTube's ``commentsPolicy`` (interop.md §2.2): replies are welcome, and with ``moderation = "all"``
-    each waits for approval. ``followers`` approves some at once, so PeerTube is told they are enabled."""
+    """PeerTube's ``commentsPolicy`` (docs/receivers.md, PeerTube: videos): replies are welcome, and with
+    ``moderation = "all"`` each waits for approval. ``followers`` approves some at once, so PeerTube is told they
+    are enabled."""
     return COMMENTS_REQUIRE_APPROVAL if config.interactions.moderation == "all" else COMMENTS_ENABLED
 
 

@@ -205,6 +205,33 @@ def parse_entry(slug: str, text: str, folder: Path, default_language: str, name:
     )
 
 
+def local_files(text: str) -> tuple[str, ...]:
+    """The files inside the archive folder that an entry's TOML ``text`` names, present or not: every string
+    value (media URLs, the poster, any other path field) that is a relative path with a file suffix and no
+    space. What the folder watcher looks at besides the entries; lenient, so that an entry left out for a
+    missing file is still watched for it (text that is not TOML names none)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return ()
+    found: dict[str, None] = {}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and not value.startswith(("http://", "https://")) \
+                and not any(c.isspace() for c in value) and PurePosixPath(value).suffix:
+            rel = safe_relpath(value)
+            if rel is not None:
+                found[rel] = None
+    walk(raw)
+    return tuple(found)
+
+
 def safe_relpath(ref: str) -> str | None:
     """A clean POSIX path inside the archive folder, or None when ``ref`` would leave it."""
     if "\\" in ref or "\x00" in ref:

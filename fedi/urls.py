@@ -218,7 +218,7 @@ class Urls:
         return f"{self.talk(slug)}/shares"
 
     def dislikes(self, slug: str) -> str:
-        """Always empty; PeerTube fetches a Video's ``dislikes`` for its counts (interop.md §2.2)."""
+        """Always empty; PeerTube fetches it for its counts (docs/receivers.md, PeerTube: videos)."""
         return f"{self.talk(slug)}/dislikes"
 
     def pin(self, slug: str, version: int, pinned: bool) -> str:

@@ -1,17 +1,17 @@
 """Who signed an incoming request: signature parsing, key lookup and caching, and authorized fetch.
 
-``Verifier.verify(request, body)`` turns a signed request into a ``Signer`` or a ``SignatureError`` (401, or
-403 for a blocked signer), never a 500. The key comes from, in order: an in-memory LRU of PARSED keys (parsing
-a PEM costs more than verifying, limits.md), the store's key cache (fresh within
-``security.key_cache_seconds``), or a signed fetch of the keyId's document through the one ``Client``. What
-Mastodon does is followed (interop.md §1.1): blocked domains are refused before anything is fetched; a key
-document with an ``owner`` counts only if the owner lists the key back; a signature that fails with a cached
-key triggers one refetch (key rotation) before the request is refused; an actor whose document answers
-404/410 is marked gone and not fetched again within the cache lifetime.
+``Verifier.verify(request, body)`` turns a signed request into a ``Signer`` or a ``SignatureError`` (401, or 403 for a
+blocked signer), never a 500. The key comes from, in order: an in-memory LRU of PARSED keys (parsing a PEM costs more
+than verifying with a parsed key), the store's key cache (fresh within ``security.key_cache_seconds``), or a signed
+fetch of the keyId's document through the one ``Client``. What Mastodon does is followed (docs/receivers.md, Mastodon:
+signatures): blocked domains are refused before anything is fetched; a key document with an ``owner`` counts only if
+the owner lists the key back; a signature that fails with a cached key triggers one refetch (key rotation) before the
+request is refused; an actor whose document answers 404/410 is marked gone and not fetched again within the cache
+lifetime.
 
-``authorized_fetch`` is the middleware that, with ``security.authorized_fetch = true``, demands a valid
-signature on GETs of everything but the actors' own documents, discovery, media and HTML pages (both sides
-must be able to fetch each other's keys unsigned, or two secure servers deadlock; interop.md §1.5).
+``authorized_fetch`` is the middleware that, with ``security.authorized_fetch = true``, demands a valid signature on
+GETs of everything but the actors' own documents, discovery, media and HTML pages (both sides must be able to fetch
+each other's keys unsigned, or two secure servers deadlock; docs/receivers.md, Mastodon: fetching).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +29,11 @@ from .actors import RemoteActor, key_owner, read_actor
 from .client import Client, Clock, utcnow
 from .config import Config
 from .errors import ActivityError, RemoteError, SignatureError
+from .lru import LRU
 from .negotiation import wants_as2
 from .store import Store
 from .urls import ROLES, Urls, authority, domain_matches, host, same_origin
 
-LRU_SIZE = 4096
-"""Parsed keys kept in memory (a few hundred bytes each)."""
 REFRESH_SECONDS = 60.0
 """At most one refetch per key in this time after a failed verification, so forged signatures naming a real
 key cannot make us fetch it on every request."""
@@ -65,11 +63,14 @@ class _Key:
 class Verifier:
     def __init__(self, config: Config, urls: Urls, store: Store, client: Client, clock: Clock = utcnow) -> None:
         self.config, self.urls, self.store, self.client, self.clock = config, urls, store, client, clock
-        self._keys: OrderedDict[str, _Key] = OrderedDict()
+        # key ids come from requests: each of these forgets its least recent entries past the configured size
+        size = config.server.cache_entries
+        self._keys: LRU[str, _Key] = LRU(size)
+        """Parsed keys (a few hundred bytes each)."""
         self._inflight: dict[str, asyncio.Future[_Key]] = {}
-        self._gone: dict[str, dt.datetime] = {}
-        self._failed: dict[str, dt.datetime] = {}
-        self._refreshed: dict[str, dt.datetime] = {}
+        self._gone: LRU[str, dt.datetime] = LRU(size)
+        self._failed: LRU[str, dt.datetime] = LRU(size)
+        self._refreshed: LRU[str, dt.datetime] = LRU(size)
 
     # the API -------------------------------------------------------------------------------------------------
     async def verify(self, request: web.Request, body: bytes | None, *, store_blocks: bool = True) -> Signer:
@@ -124,7 +125,7 @@ class Verifier:
         """A Delete of an actor by itself, from an actor we never knew: answer 202 and fetch nothing.
 
         Mastodon sends these to every server it ever talked to when an account goes, and the key is gone
-        with it; fetching it would only fail (interop.md §1.1, inbox shortcut).
+        with it; fetching it would only fail (docs/receivers.md, Mastodon: signatures).
         """
         if activity.get("type") != "Delete":
             return False
@@ -155,7 +156,7 @@ class Verifier:
                 pass  # a key we cached but can no longer read: fetch it again
             else:
                 entry = _Key(key, stored.owner, stored.fetched_at)
-                self._remember(key_id, entry)
+                self._keys[key_id] = entry
                 return entry, True
         return await self._fetch_once(key_id, now), False
 
@@ -166,17 +167,11 @@ class Verifier:
             return entry
         return None
 
-    def _remember(self, key_id: str, entry: _Key) -> None:
-        self._keys[key_id] = entry
-        self._keys.move_to_end(key_id)
-        while len(self._keys) > LRU_SIZE:
-            self._keys.popitem(last=False)
-
     def _may_refresh(self, key_id: str, now: dt.datetime) -> bool:
         last = self._refreshed.get(key_id)
         if last is not None and (now - last).total_seconds() < REFRESH_SECONDS:
             return False
-        _note(self._refreshed, key_id, now)
+        self._refreshed[key_id] = now
         return True
 
     async def _fetch_once(self, key_id: str, now: dt.datetime) -> _Key:
@@ -200,11 +195,11 @@ class Verifier:
         if await self.store.is_gone(url):
             since = self._gone.get(url)
             if since is None:  # gone before this process started: count from now
-                _note(self._gone, url, now)
+                self._gone[url] = now
                 since = now
             if (now - since).total_seconds() < ttl:
                 raise SignatureError(f"could not fetch key: {url} is gone")
-            _note(self._gone, url, now)  # once per cache lifetime, look again
+            self._gone[url] = now  # once per cache lifetime, look again
         failed = self._failed.get(key_id)
         if failed is not None and (now - failed).total_seconds() < FAILURE_SECONDS:
             raise SignatureError(f"could not fetch key: {url} failed moments ago")
@@ -221,7 +216,7 @@ class Verifier:
             material, kind = _material(actor, key_id, document)
             key = _parse_key(material, kind)
         except SignatureError:
-            _note(self._failed, key_id, now)
+            self._failed[key_id] = now
             raise
         rows = [(k.id, k.pem or k.multibase or "", "pem" if k.pem else "multibase")
                 for k in actor.keys if (k.pem or k.multibase) and same_origin(k.id, actor.id)]
@@ -231,7 +226,7 @@ class Verifier:
         self._failed.pop(key_id, None)
         self._gone.pop(url, None)
         entry = _Key(key, actor.id, now)
-        self._remember(key_id, entry)
+        self._keys[key_id] = entry
         return entry
 
     async def _get(self, url: str, now: dt.datetime) -> dict[str, Any]:
@@ -240,7 +235,7 @@ class Verifier:
         except RemoteError as exc:
             if exc.status in (404, 410):
                 await self.store.mark_gone(url, now)
-                _note(self._gone, url, now)
+                self._gone[url] = now
             raise SignatureError(f"could not fetch key: {exc}") from None
 
 
@@ -298,7 +293,8 @@ def _protected(path: str, accept: str | None) -> bool:
 # helpers --------------------------------------------------------------------------------------------------------
 
 def check_actor(signer: Signer, activity: dict[str, Any]) -> None:
-    """The activity's ``actor`` must be whoever signed it (no forwarding without an LD signature; §1.1)."""
+    """The activity's ``actor`` must be whoever signed it (no forwarding without an LD signature;
+    docs/receivers.md, Mastodon: signatures)."""
     if _id(activity.get("actor")) != signer.actor_id:
         raise SignatureError("actor does not match the signature", 401)
 
@@ -313,12 +309,6 @@ def _strip(key_id: str) -> str:
     return key_id.split("#", 1)[0]
 
 
-def _note(times: dict[str, dt.datetime], key: str, now: dt.datetime) -> None:
-    """Record a time per key, forgetting the oldest past LRU_SIZE (junk key ids must not grow memory)."""
-    times.pop(key, None)
-    times[key] = now
-    while len(times) > LRU_SIZE:
-        del times[next(iter(times))]
 
 
 def _owner(document: dict[str, Any], key_id: str) -> str:

@@ -15,9 +15,35 @@ import pytest
 from fedi import config as config_mod
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures"
-if not FIXTURES.is_dir():  # CI clones the project beside a copy of shared/
-    FIXTURES = Path("/work/shared/fixtures")
+FIXTURES_ENV = "FEDI_FIXTURES"
+
+
+def fixtures_folder() -> Path:
+    """Where the third-party documents (real JSON from Mastodon, PeerTube…, kept outside the repository) are:
+    the folder ``FEDI_FIXTURES`` names, else ``shared/fixtures`` beside the checkout."""
+    named = os.environ.get(FIXTURES_ENV)
+    return Path(named) if named else ROOT.parent / "shared" / "fixtures"
+
+
+FIXTURES = fixtures_folder()
+HAVE_FIXTURES = (FIXTURES / "INDEX.md").is_file()
+NO_FIXTURES = (f"the third-party fixture documents are not at {FIXTURES} "
+               f"(set {FIXTURES_ENV} to the folder that holds them)")
+needs_fixtures = pytest.mark.skipif(not HAVE_FIXTURES, reason=NO_FIXTURES)
+"""Marks a test that reads the fixture documents: skipped, saying why, when they are absent."""
+
+
+def fixture_path(name: str) -> Path:
+    """A fixture document's path; skips the calling test (with the reason) when the folder is absent."""
+    if not HAVE_FIXTURES:
+        pytest.skip(NO_FIXTURES)
+    return FIXTURES / name
+
+
+def fixture_params(values: list, arity: int = 1) -> list:  # type: ignore[type-arg]
+    """Parameters built from the fixture documents, or one skipped placeholder when they are absent (so the
+    report says why instead of showing an empty parameter set)."""
+    return values if HAVE_FIXTURES else [pytest.param(*[None] * arity, marks=needs_fixtures)]
 
 ENTRY = """\
 title = "Un débat"

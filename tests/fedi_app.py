@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestServer
@@ -23,7 +22,7 @@ from fedi.context import CTX, Context
 from fedi.delivery import DeliveryWorker
 from fedi.jobs import JobWorker
 from fedi.urls import ARCHIVE
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_path
 
 AS = "https://www.w3.org/ns/activitystreams"
 
@@ -106,7 +105,7 @@ class FediApp:
 
 
 def fixture(path: str) -> dict[str, Any]:
-    return json.loads((Path(FIXTURES) / path).read_text(encoding="utf-8"))
+    return json.loads(fixture_path(path).read_text(encoding="utf-8"))
 
 
 def adapt(doc: dict[str, Any], actor_id: str, base: str, target: str | None = None) -> dict[str, Any]:

@@ -93,7 +93,7 @@ def sample_archive(root: Path, port: int) -> Path:
 
 
 def note(n: int, actor: str, in_reply_to: str, content: str, published: str) -> dict[str, Any]:
-    """A Create{Note} as Mastodon sends it (interop.md §1.4)."""
+    """A Create{Note} as Mastodon sends it (docs/receivers.md, Mastodon: activities)."""
     note_id = f"{actor}/statuses/{n}"
     return {"@context": AS, "id": f"{note_id}/activity", "type": "Create", "actor": actor,
             "object": {"id": note_id, "type": "Note", "attributedTo": actor, "inReplyTo": in_reply_to,

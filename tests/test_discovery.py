@@ -17,7 +17,7 @@ from fedi import config as config_mod
 from fedi.discovery import ResourceError, parse_resource
 from fedi.talks import Media, Talk, image_size
 from fedi.urls import ARCHIVE, OWNER, Urls
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_path
 
 URLS = Urls("https://talks.example.org", "archive", "assoc")
 PORTED = Urls("http://127.0.0.1:8080", "archive", "assoc")
@@ -46,7 +46,7 @@ def test_webfinger_has_the_shape_real_servers_serve() -> None:
     """Our JRD has the keys and the self link Mastodon's and PeerTube's own JRDs have."""
     ours = discovery.webfinger(URLS, ARCHIVE)
     for name in ("mastodon/webfinger-jrd-mastodon-social-gargron.json", "peertube/webfinger-jrd-framatube.json"):
-        theirs = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+        theirs = json.loads(fixture_path(name).read_text(encoding="utf-8"))
         assert {"subject", "aliases", "links"} <= set(theirs) and set(ours) == {"subject", "aliases", "links"}
         their_self = next(link for link in theirs["links"] if link["rel"] == "self")
         our_self = next(link for link in ours["links"] if link["rel"] == "self")

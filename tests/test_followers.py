@@ -103,6 +103,8 @@ async def test_followers_pages_with_show_followers(fedi, remote_server):
     assert page["orderedItems"] == [remote_server.actor_id("alice")]
     second = (await remote_server.signed_get(page["next"])).json
     assert second["orderedItems"] == [remote_server.actor_id("bob")] and "next" not in second
+    past = await remote_server.signed_get(app.ctx.urls.followers_page(ARCHIVE, 3))
+    assert past.status == 404, "a page past the last one does not exist"
 
 
 async def test_owner_is_followed_separately(fedi, remote_server):

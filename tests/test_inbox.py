@@ -16,7 +16,7 @@ from fedi.errors import ActivityError
 from fedi.schemas import first_error
 from fedi.store import Follower
 from fedi.urls import ARCHIVE
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, fixture_params, needs_fixtures
 from tests.fedi_app import AS, FediApp, adapt, fixture
 from tests.remote import AS2, LD, RemoteServer
 
@@ -250,7 +250,7 @@ async def test_refused_activity_is_not_marked_seen(app, remote_server):
 # special cases ---------------------------------------------------------------------------------------------------
 
 async def test_delete_of_unknown_actor_is_202_without_any_fetch(app, remote_server):
-    """Mastodon's account-deletion flood: 202 at once, no key fetched (interop.md §1.1)."""
+    """Mastodon's account-deletion flood: 202 at once, no key fetched (docs/receivers.md, Mastodon: signatures)."""
     remote_server.gone()
     doc = adapt(fixture("mastodon/delete-actor.json"), remote_server.actor_id(), remote_server.base)
     answer = await remote_server.signed_post(app.shared_inbox, doc)
@@ -299,9 +299,9 @@ async def test_item_of_a_collection_by_another_actor_is_401(app, remote_server):
 
 # real documents as bodies --------------------------------------------------------------------------------------
 
-ACTIVITY_FIXTURES = sorted(
+ACTIVITY_FIXTURES = fixture_params(sorted(
     str(p.relative_to(FIXTURES)) for p in FIXTURES.glob("*/*.json")
-    if isinstance(doc := json.loads(p.read_text(encoding="utf-8")), dict) and "actor" in doc)
+    if isinstance(doc := json.loads(p.read_text(encoding="utf-8")), dict) and "actor" in doc))
 # what fedi answers each (signed by the re-homed actor); everything else is 202
 EXPECTED = {
     # GoToSocial's own negative case: a Move of another actor
@@ -313,6 +313,7 @@ EXPECTED = {
 }
 
 
+@needs_fixtures
 def test_all_activity_fixtures_are_listed():
     """The fixtures folder holds the real activities these tests use (guards against an empty glob)."""
     assert len(ACTIVITY_FIXTURES) >= 40

@@ -9,7 +9,8 @@ from tests.conftest import ROOT
 
 # lowest first: a module may import any module above it in this list, never one below
 LAYERS = [
-    "errors", "negotiation", "schemas", "structured_fields", "sanitize", "webvtt", "retry", "urls", "config", "talks",
+    "errors", "lru", "negotiation", "schemas", "structured_fields", "sanitize", "webvtt", "retry", "urls", "config",
+    "talks",
     "keys",
     "store",
     # pure protocol: builders, readers, signatures

@@ -146,6 +146,38 @@ async def test_outbox_walked_end_to_end(client: TestClient) -> None:
         assert schemas.first_error("peertube_video", obj) is None
 
 
+@pytest.mark.parametrize("url", [
+    "/actors/archive/outbox?page=3", "/actors/assoc/outbox?page=3", "/actors/archive/outbox?page=999999999",
+    "/talks/debat/replies?page=2",
+])
+async def test_a_page_past_the_last_one_is_404(client: TestClient, url: str) -> None:
+    """Paged collections end at their last page (an empty one still has page 1): a client cannot make the
+    server build, answer and cache pages of its choosing."""
+    resp = await client.get(url, headers={"Accept": AS2})
+    assert resp.status == 404, await resp.text()
+    assert json.loads(await resp.text()) == {"error": "no such page"}
+    last = url.rsplit("=", 1)[0] + ("=2" if "outbox" in url else "=1")
+    assert (await client.get(last, headers={"Accept": AS2})).status == 200
+
+
+async def test_served_documents_are_cached_within_the_configured_size(archive_dir: Path, aiohttp_client) -> None:  # type: ignore[no-untyped-def]
+    """server.cache_entries bounds the served-document cache: reading every talk and page of an archive
+    larger than it keeps at most that many entries, and the documents stay right."""
+    outbox = archive_dir / "outbox"
+    for i in range(12):
+        (outbox / f"more-{i}.toml").write_text(ENTRY.replace("Un débat", f"Débat {i}"), encoding="utf-8")
+    write_config(archive_dir, server={"cache_entries": 16}, archive={"page_size": 1, "watch_seconds": 0})
+    app = make_app(config_mod.load(archive_dir / "config.toml"), background=False)
+    client = await aiohttp_client(app)
+    ctx = app[CTX]
+    for _ in range(2):
+        for n in range(1, 14):
+            page = await get_as2(client, f"{BASE}/actors/archive/outbox?page={n}")
+            slug = page["orderedItems"][0]["object"]["id"].rsplit("/", 1)[1]
+            assert (await get_as2(client, f"{BASE}/talks/{slug}"))["id"].endswith(slug)
+        assert len(ctx.cache) <= 16 and len(ctx.checked) <= 16
+
+
 async def test_owner_outbox_lists_announces(client: TestClient) -> None:
     """The Person's outbox holds its Announces of the talks, each dereferenceable."""
     outbox = await get_as2(client, f"{BASE}/actors/assoc/outbox")

@@ -21,7 +21,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from fedi import signatures
 from fedi import structured_fields as sf
 from fedi.errors import SignatureError
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_path
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 KEY_ID = "https://archive.example/actor#main-key"
@@ -30,7 +30,7 @@ BODY = b'{"type": "Follow", "id": "https://archive.example/f/1"}'
 
 
 def _load(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return json.loads(fixture_path(name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from fedi.errors import SignatureError
 from fedi.netguard import Policy
 from fedi.store import Follower, open_store
 from fedi.verify import Signer, Verifier, check_actor
-from tests.conftest import FIXTURES
+from tests.conftest import fixture_path
 from tests.remote import RemoteServer, fresh_key, pem_of
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -370,7 +370,7 @@ async def test_signed_by_alice_for_bob_is_caught(fedi, remote_server):
 # Mastodon's account-deletion flood -------------------------------------------------------------------------------
 
 def self_delete(remote: RemoteServer, actor: str = "alice") -> dict:
-    doc = json.loads((FIXTURES / "mastodon" / "delete-actor.json").read_text())
+    doc = json.loads(fixture_path("mastodon/delete-actor.json").read_text(encoding="utf-8"))
     doc.update(id=f"{remote.actor_id(actor)}#delete", actor=remote.actor_id(actor), object=remote.actor_id(actor))
     return doc
 

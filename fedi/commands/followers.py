@@ -89,7 +89,7 @@ async def reject(config: Config, store: Store, actor: str, role: str | None = No
 async def remove(config: Config, store: Store, actor: str, role: str | None = None,
                  now: dt.datetime | None = None) -> list[Follower]:
     """Remove a follower (whatever its state) and queue a Reject, so its server stops showing it as following
-    (Mastodon does the same when it removes a follower, interop.md §1.4)."""
+    (Mastodon does the same when it removes a follower: docs/receivers.md, Mastodon: activities)."""
     found = await _one_or_more(config, store, actor, role, None, "follower")
     return await _remove(config, store, found, now or utcnow())
 

@@ -9,7 +9,7 @@ transaction); anything longer runs inside ``BEGIN IMMEDIATE`` … ``COMMIT``, wh
 so two processes never deadlock upgrading a read to a write, and claims are atomic across processes.
 
 Group commit: under load, the cost of a write is mostly its COMMIT (taking the WAL write lock, appending and
-publishing the frames: /work/shared/docs/limits.md), not its statements. So when several WRITE calls wait in the
+publishing the frames), not its statements. So when several WRITE calls wait in the
 worker's queue one after the other, they run in ONE ``BEGIN IMMEDIATE`` … ``COMMIT``, each inside its own
 SAVEPOINT: a call that fails rolls back only its own work and raises to its own caller; the others commit
 together. No caller is answered before the COMMIT holding its work succeeded; if that COMMIT fails, every
