@@ -349,11 +349,16 @@ class Supervisor:
                 log.warning("the supervisor is gone: stopping")
                 os.kill(os.getpid(), signal.SIGTERM)  # the same drain as a SIGTERM
 
+            stopping = False
+
             def stop_once() -> None:
                 # the first SIGTERM or SIGINT drains; a second one (systemd and Ctrl-C signal every process,
-                # and the supervisor passes SIGTERM on) must not cut the drain short, as aiohttp's handler would
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, lambda: None)
+                # and the supervisor passes SIGTERM on) must not cut the drain short, as aiohttp's handler would.
+                # Two signals that arrive together queue this callback twice before either runs: hence the flag.
+                nonlocal stopping
+                if stopping:
+                    return
+                stopping = True
                 raise web.GracefulExit()
 
             for sig in (signal.SIGTERM, signal.SIGINT):
