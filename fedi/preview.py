@@ -66,11 +66,6 @@ def size_text(size: int | None) -> str:
     return f"{size} bytes"
 
 
-def duration_text(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
-
-
 def _indent(text: str) -> str:
     return "\n".join(f"  {line}" if line else "" for line in text.splitlines())
 
@@ -117,7 +112,7 @@ def peertube(obj: dict[str, Any], config: Config) -> str:
         return ("Not shown: PeerTube only shows Videos (a Note without a video thread to reply to is dropped).\n"
                 "  Set archive.object_type = \"Video\" to reach PeerTube subscribers.")
     seconds = int(re.sub(r"\D", "", obj.get("duration", "")) or 0)
-    facts = [duration_text(seconds), obj.get("category", {}).get("name"), obj.get("licence", {}).get("name"),
+    facts = [to.format_duration(seconds), obj.get("category", {}).get("name"), obj.get("licence", {}).get("name"),
              obj.get("language", {}).get("name")]
     icon = obj["icon"][0]
     files = [f"{u['mediaType']} {u.get('height') or '?'}p, {size_text(u.get('size'))}: {u['href']}"
