@@ -25,6 +25,7 @@ claimed come back when their lease ends.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import gc
@@ -120,7 +121,25 @@ def serve(config: Config, host: str, port: int, workers: int, on_startup: Startu
             app.on_startup.append(on_startup)  # after the store, keys and caches are set up (cleanup_ctx)
         web.run_app(app, host=host, port=port, print=None, access_log=None)
         return 0
-    return Supervisor(config, listen(host, port, workers), on_startup).run()
+    sockets = listen(host, port, workers)
+    try:
+        asyncio.run(_prepare_store(config))
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return Supervisor(config, sockets, on_startup).run()
+
+
+async def _prepare_store(config: Config) -> None:
+    """Open the store once before the workers start, so that its migrations (and SQLite's switch to WAL, which
+    SQLite may refuse at once with "locked" rather than wait when two processes attempt it together) happen in one
+    process instead of N racing ones."""
+    from .store import open_store
+
+    store = open_store(config.store.url)
+    await store.open()
+    await store.close()
 
 
 @dataclass

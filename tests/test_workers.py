@@ -209,12 +209,28 @@ async def test_a_worker_killed_while_it_starts_is_restarted(archive_dir):
 async def test_a_worker_that_cannot_start_stops_everything_with_its_error(archive_dir, request):
     if request.config.getoption("--store") == "postgres":
         pytest.skip("the unwritable store is a SQLite file")
+    (archive_dir / "not-a-folder").write_text("", encoding="utf-8")
+    setup(archive_dir, keys={"dir": "not-a-folder/keys"})
+    fedi = await FediProcess(archive_dir, "serve").start("serve")
+    try:
+        assert await fedi.wait(30) == 1
+        log = fedi.log()
+        assert "not-a-folder" in log and "could not start" in log, log[-3000:]
+    finally:
+        await fedi.stop()
+
+
+async def test_an_unopenable_store_stops_fedi_before_any_worker_starts(archive_dir, request):
+    """The store is opened (and migrated) once by the supervisor before it forks: a store that cannot be opened
+    stops fedi with its error, and no worker races another for the migration or SQLite's switch to WAL."""
+    if request.config.getoption("--store") == "postgres":
+        pytest.skip("the unwritable store is a SQLite file")
     setup(archive_dir, store={"path": "missing-folder/fedi.sqlite3"})
     fedi = await FediProcess(archive_dir, "serve").start("serve")
     try:
         assert await fedi.wait(30) == 1
         log = fedi.log()
-        assert "missing-folder/fedi.sqlite3" in log and "could not start" in log, log[-3000:]
+        assert "missing-folder/fedi.sqlite3" in log and "workers on port" not in log, log[-3000:]
     finally:
         await fedi.stop()
 
