@@ -6,9 +6,9 @@ Figures are the kernel's: VmRSS (now) and VmHWM (the peak since the process star
 for an idle aiohttp server with cryptography loaded (what any Python fediverse server starts from).
 
 ``workers_2``: ``fedi serve --workers 2`` idle on the sample archive: the RSS of the supervisor and of each
-worker, their sum, and the sum of their PSS. The workers are forked from the supervisor after it loaded fedi,
-so most of their pages are shared: the RSS sum counts those pages once per process, the PSS sum once in all
-(what the three really take from the machine's memory).
+worker, their sum, and the sum of their PSS. The supervisor loads only the config and the store; each worker
+imports the server after its fork. The libraries' code pages are shared, so the PSS sum (what the three really
+take from the machine's memory, each shared page counted once in all) is below the RSS sum.
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ from aiohttp import web
 
 from . import inbox_routes, publish, quotes, routes, talks
 from . import keys as keys_mod
+from .board import Board
 from .client import Client
 from .config import Config, urls_for
 from .context import CTX, Clock, Context, utcnow
 from .delivery import DeliveryWorker
-from .jobs import Board, JobWorker, Pressure
+from .jobs import JobWorker, Pressure
 from .pages import Pages
 from .store import open_store
 from .verify import VERIFIER, Verifier, authorized_fetch

@@ -9,10 +9,14 @@ import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import __version__, keys, talks
+from . import __version__
 from . import config as config_mod
 from .errors import FediError
+
+if TYPE_CHECKING:
+    from .talks import Talk
 
 Command = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Command] = {}
@@ -109,6 +113,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     entry = root / "outbox" / "example-talk.toml"
     if not entry.exists():
         entry.write_text(templates.joinpath("example-entry.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    from . import keys
+
     cfg = config_mod.load(target)
     keys.load_or_create(cfg.keys_dir)
     print(f"Created {target}, {entry} and keys in {cfg.keys_dir}.")
@@ -119,6 +125,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 @command("check")
 def cmd_check(args: argparse.Namespace) -> int:
+    from . import keys, talks
+
     cfg = load_config(args)
     loaded, problems = talks.load_archive(cfg.archive.dir, cfg.archive.language)
     for problem in problems:
@@ -133,7 +141,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _receiver_warnings(cfg: config_mod.Config, loaded: list[talks.Talk]) -> int:
+def _receiver_warnings(cfg: config_mod.Config, loaded: list[Talk]) -> int:
     """Print, for each valid entry, where Mastodon's or PeerTube's rules bite (``fedi preview`` says more);
     a warning does not fail the check: the talk is published all the same."""
     import datetime as dt
@@ -153,6 +161,8 @@ def _receiver_warnings(cfg: config_mod.Config, loaded: list[talks.Talk]) -> int:
 
 @command("keys generate")
 def cmd_keys_generate(args: argparse.Namespace) -> int:
+    from . import keys
+
     cfg = load_config(args)
     written = keys.generate(cfg.keys_dir, force=args.force)
     for path in written:

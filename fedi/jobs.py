@@ -28,7 +28,6 @@ other in the order they came (a Delete must not overtake the Create it deletes).
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import datetime as dt
@@ -43,6 +42,7 @@ from typing import Any
 
 from . import inbox
 from .actors import RemoteActor, read_actor
+from .board import Board
 from .client import MAX_REDIRECTS, Client
 from .config import Config
 from .errors import ActivityError, RemoteError
@@ -83,47 +83,6 @@ def lease_for(config: Config) -> float:
     so that the jobs of a fedi killed with kill -9 are taken up again soon (a Follow stays unanswered for as long
     as its job's lease; tests/reliability/test_crashes.py)."""
     return min(LEASE_SECONDS, 2 * (MAX_REDIRECTS + 1) * config.delivery.timeout + 10.0)
-
-
-class Board:
-    """The backlog marks of the processes sharing one job queue (``fedi serve --workers N``), so that no
-    process handles an activity at once while an earlier one waits deferred in the queue: per process, since
-    when it has deferred POSTs and how many it is storing now; and when the job worker last found the queue
-    empty. Each process writes only its own slot (the job worker: also ``settled_at``), so no lock is needed.
-
-    ``cells``: doubles, ``1 + 2 × processes`` of them: a plain array for one process, or shared memory made before
-    the worker processes are forked (``workers``).
-    """
-
-    def __init__(self, cells: Any = None, slot: int = 0) -> None:
-        self.cells = cells if cells is not None else array.array("d", [0.0] * 3)
-        self.slot = slot
-        self.slots = (len(self.cells) - 1) // 2
-
-    def mark(self, now: float) -> None:
-        """This process defers from ``now`` on, unless it already does."""
-        cells, i = self.cells, 1 + 2 * self.slot
-        if cells[i] <= cells[0]:
-            cells[i] = max(now, cells[0] + 1e-6)
-
-    def storing(self, delta: int) -> None:
-        self.cells[2 + 2 * self.slot] += delta
-
-    def since(self) -> float | None:
-        """Since when some process has deferred POSTs that the worker has not found handled yet."""
-        cells = self.cells
-        marks = [cells[1 + 2 * i] for i in range(self.slots) if cells[1 + 2 * i] > cells[0]]
-        return min(marks) if marks else None
-
-    def settle(self, now: float) -> None:
-        """The job worker found the queue empty: the marks end, unless a deferred POST is being stored."""
-        cells = self.cells
-        if not any(cells[2 + 2 * i] for i in range(self.slots)):
-            cells[0] = max(now, *(cells[1 + 2 * i] for i in range(self.slots)))
-
-    def reset(self, slot: int) -> None:
-        """A process that died (kill -9) stores nothing any more."""
-        self.cells[2 + 2 * slot] = 0.0
 
 
 class Pressure:

@@ -1,7 +1,8 @@
 """``fedi serve`` on every core: ``[server] workers`` processes accepting connections on one port.
 
 One worker (the default) is the plain server of ``app``, in this process. With N > 1, this process becomes a small
-supervisor that serves nothing itself:
+supervisor that serves nothing itself (it loads the config and opens the store, never aiohttp or cryptography:
+each worker imports the server after its fork, so the supervisor stays at about half a worker's memory):
 
 - it binds N listening sockets to the port with ``SO_REUSEPORT`` (the kernel spreads new connections over them)
   and forks one worker per socket; a worker that dies keeps its socket in the supervisor, so the connections
@@ -10,7 +11,7 @@ supervisor that serves nothing itself:
   folder, delivers and runs the jobs (``make_app(publishes=False)`` for the others), so that background work
   runs once. Delivery rows and jobs are claimed with leases in the store, so even two of them would never send
   or handle one row twice;
-- the inbox's backlog mark (``jobs.Board``) lives in memory shared by the workers: once one worker has deferred
+- the inbox's backlog mark (``board.Board``) lives in memory shared by the workers: once one worker has deferred
   an actor's activity under a flood, no worker handles a later one at once, so per-actor order holds;
 - a worker that dies is logged and forked again (after 0.1 s, doubling while it keeps dying young, at most
   ``MAX_RESTART_DELAY``); one that gives up starting (a store it cannot open…) on its first start stops
@@ -43,9 +44,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from .board import Board
 from .config import Config
 from .errors import ConfigError, FediError
-from .jobs import Board
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +112,11 @@ def listen(host: str, port: int, n: int) -> list[socket.socket]:
 
 def serve(config: Config, host: str, port: int, workers: int, on_startup: Startup | None = None) -> int:
     """Serve until SIGTERM or SIGINT: in this process for one worker, else under a ``Supervisor``."""
-    from aiohttp import web
-
-    from .app import make_app
-
     if workers <= 1:
+        from aiohttp import web
+
+        from .app import make_app
+
         app = make_app(config)
         if on_startup is not None:
             app.on_startup.append(on_startup)  # after the store, keys and caches are set up (cleanup_ctx)
@@ -184,8 +185,6 @@ class Supervisor:
 
     # the supervisor's loop -------------------------------------------------------------------------------------
     def run(self) -> int:
-        from . import app  # noqa: F401 - imported once here, so that a worker forked later starts at once
-
         self._wakeup_r, wakeup_w = os.pipe()
         self._ready_r, self._ready_w = os.pipe()
         self._alive_r, self._alive_w = os.pipe()  # workers see EOF on it when the supervisor is gone

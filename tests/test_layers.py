@@ -18,7 +18,7 @@ LAYERS = [
     # the one way out, and who signed what came in
     "netguard", "client", "verify",
     # handlers and workers
-    "inbox", "jobs", "interactions", "quotes", "publish", "delivery",
+    "inbox", "board", "jobs", "interactions", "quotes", "publish", "delivery",
     # HTTP and the command line
     "pages", "context", "routes", "inbox_routes", "app", "workers", "commands", "cli",
 ]

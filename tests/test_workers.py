@@ -21,9 +21,10 @@ import pytest
 from fedi import config as config_mod
 from fedi import jobs, workers
 from fedi import keys as keys_mod
+from fedi.board import Board
 from fedi.config import urls_for
 from fedi.errors import ConfigError
-from fedi.jobs import Board, Pressure
+from fedi.jobs import Pressure
 from fedi.store import Follower, open_store
 from fedi.urls import ARCHIVE
 from tests.conftest import ENTRY, write_config
@@ -135,6 +136,12 @@ async def serving(fedi: FediProcess, url: str) -> list[int]:
     return children(fedi.proc.pid)  # type: ignore[union-attr]
 
 
+def libraries(pid: int) -> set[str]:
+    """The site-packages distributions whose compiled modules the process has mapped."""
+    maps = Path(f"/proc/{pid}/maps").read_text(encoding="utf-8")
+    return {line.split("site-packages/")[1].split("/")[0] for line in maps.splitlines() if "site-packages/" in line}
+
+
 async def test_two_workers_serve_follow_the_folder_restart_and_drain(archive_dir):
     """Both workers answer on one port and show an edited entry; a worker killed with kill -9 is logged and
     replaced while the other serves; SIGTERM drains both (a second SIGTERM does not cut a drain short) and the
@@ -146,6 +153,9 @@ async def test_two_workers_serve_follow_the_folder_restart_and_drain(archive_dir
     try:
         pids = await serving(fedi, page)
         assert "with 2 workers" in fedi.log()
+        # the supervisor stays small: the server's libraries are loaded by the workers, after their fork
+        assert "cryptography" in libraries(pids[0]) and "aiohttp" in libraries(pids[0])
+        assert not {"cryptography", "aiohttp"} & libraries(fedi.proc.pid)  # type: ignore[union-attr]
         # an edited entry: the worker that publishes sees it, and so does the one that only serves
         (archive_dir / "outbox" / "debat.toml").write_text(ENTRY.replace("Un débat", "Un autre débat"),
                                                            encoding="utf-8")

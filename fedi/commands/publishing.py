@@ -16,17 +16,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .. import config as config_mod
-from .. import keys as keys_mod
-from .. import objects, preview, publish, talks
-from ..client import Client
 from ..config import Config, urls_for
-from ..delivery import DeliveryWorker
 from ..errors import EntryError
 from ..store import QueueCounts, Store, open_store
 from ..urls import ROLES, Urls
+
+if TYPE_CHECKING:  # the modules that load aiohttp and cryptography are imported by the commands that use them,
+    from .. import publish, talks  # so that the CLI (and the supervisor of ``fedi serve --workers``) stays small
 
 
 def utcnow() -> dt.datetime:
@@ -86,6 +85,8 @@ def report(result: publish.Result, out: IO[str]) -> None:
 
 async def sync_command(config: Config, only: set[str] | None, entries: Sequence[talks.Talk], dry_run: bool,
                        wait: bool, out: IO[str]) -> int:
+    from .. import publish
+
     urls = urls_for(config)
     async with open_store(config.store.url) as store:
         result = await publish.sync(config, urls, store, entries, utcnow(), dry_run=dry_run, only=only)
@@ -100,6 +101,8 @@ async def sync_command(config: Config, only: set[str] | None, entries: Sequence[
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    from .. import talks
+
     config = _config(args)
     loaded, problems = talks.load_archive(config.archive.dir, config.archive.language)
     for problem in problems:
@@ -108,6 +111,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    from .. import talks
+
     config = _config(args)
     path, folder = args.file.resolve(), config.archive.dir.resolve()
     if path.suffix != ".toml" or path.parent != folder:
@@ -118,6 +123,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    from .. import objects, preview, publish, talks
+
     config = _config(args)
     path = args.file.resolve()
     folder = config.archive.dir.resolve()
@@ -188,6 +195,10 @@ async def wait_for(store: Store, activity_ids: Sequence[str], progress: Progress
 async def deliver_and_wait(config: Config, urls: Urls, store: Store, activity_ids: Sequence[str],
                            out: IO[str]) -> int:
     """Run a worker here while showing progress; 1 when a delivery went dead."""
+    from .. import keys as keys_mod
+    from ..client import Client
+    from ..delivery import DeliveryWorker
+
     keys = keys_mod.load_or_create(config.keys_dir)
     async with Client(config, urls, keys) as client:
         worker = DeliveryWorker(config, store, client)
@@ -208,6 +219,10 @@ async def deliver_and_wait(config: Config, urls: Urls, store: Store, activity_id
 # the worker as a process ---------------------------------------------------------------------------------------
 
 async def deliver_command(config: Config, once: bool, out: IO[str]) -> int:
+    from .. import keys as keys_mod
+    from ..client import Client
+    from ..delivery import DeliveryWorker
+
     urls = urls_for(config)
     keys = keys_mod.load_or_create(config.keys_dir)
     async with open_store(config.store.url) as store, Client(config, urls, keys) as client:
