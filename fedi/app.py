@@ -20,7 +20,7 @@ from .delivery import DeliveryWorker
 from .jobs import JobWorker, Pressure
 from .pages import Pages
 from .store import open_store
-from .verify import VERIFIER, Verifier, authorized_fetch
+from .verify import VERIFIER, Verifier
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,10 @@ def make_app(config: Config, *, clock: Clock = utcnow, background: bool = True, 
     ``publishes=False``: one of several worker processes (``workers``) that serves HTTP only: it reads the archive
     folder and follows its changes, and leaves publishing, delivery and jobs to the one worker that publishes.
     ``board``: the inbox's backlog marks, shared by those processes."""
-    app = web.Application(middlewares=[routes.errors, authorized_fetch], client_max_size=1024 * 1024)
+    app = web.Application(client_max_size=1024 * 1024)
     routes.setup(app)
     inbox_routes.setup(app)
+    routes.Router(app).add_fallback()
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         urls = urls_for(config)

@@ -107,14 +107,23 @@ _IMF_FIXDATE = re.compile(r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), ([0-9]{2}) ([A-Z][a
                           r"([0-9]{2}):([0-9]{2}):([0-9]{2}) GMT")
 
 
+_last_date: tuple[str, float] = ("", 0.0)
+"""The last IMF-fixdate read: the requests of one second, from every sender, carry the same Date."""
+
+
 def _http_date(value: str) -> float:
     """Seconds since the epoch of an HTTP-date; IMF-fixdate fast, the obsolete forms (RFC 9110 §5.6.7) too."""
+    global _last_date
+    last = _last_date
+    if value == last[0]:
+        return last[1]
     m = _IMF_FIXDATE.fullmatch(value)
     try:
         if m is not None and m.group(2) in _MONTHS:
             day, mon, year, hh, mm, ss = m.groups()
-            return datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss),
-                            tzinfo=UTC).timestamp()
+            seconds = datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss), tzinfo=UTC).timestamp()
+            _last_date = (value, seconds)
+            return seconds
         parsed = parsedate_tz(value)
         if parsed is not None:
             if parsed[9] is None:  # no zone given: HTTP dates are always GMT

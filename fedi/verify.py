@@ -9,7 +9,7 @@ the owner lists the key back; a signature that fails with a cached key triggers 
 request is refused; an actor whose document answers 404/410 is marked gone and not fetched again within the cache
 lifetime.
 
-``authorized_fetch`` is the middleware that, with ``security.authorized_fetch = true``, demands a valid signature on
+``authorize_fetch`` is the check that, with ``security.authorized_fetch = true``, demands a valid signature on
 GETs of everything but the actors' own documents, discovery, media and HTML pages (both sides must be able to fetch
 each other's keys unsigned, or two secure servers deadlock; docs/receivers.md, Mastodon: fetching).
 """
@@ -58,6 +58,12 @@ class _Key:
     key: signatures.PublicKey
     owner: str
     fetched_at: dt.datetime
+    signer: Signer
+    """What a request this key verifies was signed by: made once per key, not per request."""
+
+
+def _entry(key: signatures.PublicKey, key_id: str, owner: str, fetched_at: dt.datetime) -> _Key:
+    return _Key(key, owner, fetched_at, Signer(actor_id=owner, key_id=key_id, host=authority(owner)))
 
 
 class Verifier:
@@ -104,7 +110,7 @@ class Verifier:
             self._keys.pop(key_id, None)
             key = await self._fetch_once(key_id, now)  # the actor may have rotated its key
             signatures.verify(signed, key.key, body, now, max_age=max_age, url=url)
-        return Signer(actor_id=key.owner, key_id=key_id, host=authority(key.owner))
+        return key.signer
 
     async def refuse_blocked(self, actor_id: str) -> None:
         """SignatureError 403 when the actor or its domain (or a parent domain) is blocked."""
@@ -155,7 +161,7 @@ class Verifier:
             except SignatureError:
                 pass  # a key we cached but can no longer read: fetch it again
             else:
-                entry = _Key(key, stored.owner, stored.fetched_at)
+                entry = _entry(key, key_id, stored.owner, stored.fetched_at)
                 self._keys[key_id] = entry
                 return entry, True
         return await self._fetch_once(key_id, now), False
@@ -225,7 +231,7 @@ class Verifier:
         await self.store.cache_actor(actor.id, actor_doc, rows, now)
         self._failed.pop(key_id, None)
         self._gone.pop(url, None)
-        entry = _Key(key, actor.id, now)
+        entry = _entry(key, key_id, actor.id, now)
         self._keys[key_id] = entry
         return entry
 
@@ -243,40 +249,46 @@ class Verifier:
 
 VERIFIER = web.AppKey("verifier", Verifier)
 SIGNER: Any = web.RequestKey("signer", Signer) if hasattr(web, "RequestKey") else "signer"  # aiohttp < 3.12: a str
-"""Where ``authorized_fetch`` leaves the verified ``Signer`` of a GET: ``request.get(SIGNER)``."""
+"""Where ``authorize_fetch`` leaves the verified ``Signer`` of a GET: ``request.get(SIGNER)``."""
 
 
-@web.middleware
-async def authorized_fetch(request: web.Request, handler: Any) -> web.StreamResponse:
-    """GETs of collections, talks and activities need a valid signature when ``security.authorized_fetch``.
+def fetch_needs_check(request: web.Request) -> bool:
+    """Whether a GET or HEAD goes through ``authorize_fetch``: a signature is required (``security.authorized_fetch``
+    and a protected path) or one is present (a blocked signer is refused whatever the setting). Most reads are
+    neither, and skip it for the price of this test."""
+    headers = request.headers
+    if "Signature" in headers or "Signature-Input" in headers \
+            or headers.get("Authorization", "")[:10].lower() == "signature ":
+        return True
+    return request.app[VERIFIER].config.security.authorized_fetch and _protected(request.path, headers.get("Accept"))
 
-    Always public: the actors' documents (``/actors/{username}``: they carry the keys), discovery, media,
-    static files and HTML pages. Signed GETs from a blocked domain get 403 whatever the setting. The verified
-    signer is left in ``request[SIGNER]`` for handlers.
+
+async def authorize_fetch(request: web.Request) -> web.Response | None:
+    """The refusal of a GET or HEAD that ``fetch_needs_check``, or None to serve it.
+
+    With ``security.authorized_fetch``, collections, talks and activities need a valid signature. Always public:
+    the actors' documents (``/actors/{username}``: they carry the keys), discovery, media, static files and HTML
+    pages. Signed GETs from a blocked domain get 403 whatever the setting. The verified signer is left in
+    ``request[SIGNER]`` for handlers.
     """
-    if request.method not in ("GET", "HEAD"):
-        return await handler(request)
     verifier = request.app[VERIFIER]
     headers = request.headers
     signed_present = ("Signature" in headers or "Signature-Input" in headers
                       or headers.get("Authorization", "")[:10].lower() == "signature ")
-    required = verifier.config.security.authorized_fetch and _protected(request.path, headers.get("Accept"))
-    if not required and not signed_present:
-        return await handler(request)
     try:
-        if required:
+        if verifier.config.security.authorized_fetch and _protected(request.path, headers.get("Accept")):
             request[SIGNER] = await verifier.verify(request, None)
         else:  # only the block list is checked: a full verification would cost a key fetch for nothing
             try:
                 signed = signatures.parse(request.method, request.path_qs, headers)
             except SignatureError:
-                return await handler(request)
+                return None
             await verifier.refuse_blocked(_strip(signed.key_id))
     except SignatureError as exc:
         reason = "signature required" if not signed_present and exc.status == 401 else exc.reason
         return web.Response(body=json.dumps({"error": reason}), status=exc.status,
                             content_type="application/json", headers={"Vary": "Accept"})
-    return await handler(request)
+    return None
 
 
 def _protected(path: str, accept: str | None) -> bool:
