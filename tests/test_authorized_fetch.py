@@ -183,7 +183,7 @@ async def test_off_blocked_domain_signed_gets_403(fedi_app, blocked_remote):
 
 
 async def test_posts_are_left_to_the_inbox(fedi_app, remote_server):
-    """The middleware only looks at GET/HEAD: a POST is not refused by it for lack of a signature."""
+    """The authorized-fetch check only looks at GET/HEAD: a POST is not refused by it for lack of a signature."""
     base = await fedi_app(authorized_fetch=True)
     answer = await remote_server.send("POST", base + "/actors/archive/outbox", b"{}",
                                       {"Content-Type": AS2})

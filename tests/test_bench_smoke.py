@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 SCENARIOS = ("fanout", "inbox", "reads", "memory", "startup", "scale")  # scale may be {"skipped": why}
@@ -53,3 +55,22 @@ def test_smoke_run_writes_every_scenario(tmp_path: Path) -> None:
     startup = results["startup"]
     assert startup["fedi"]["seconds"] > 0 and startup["raw"]["seconds"] > 0
     assert startup["talks"] >= 4 and startup["followers"] > 0
+
+
+def test_the_event_loop_comparison_runs_both_loops_on_both_sides(tmp_path: Path) -> None:
+    """``python -m bench.loops`` (uvloop against asyncio's loop, for fedi and raw in the same rounds) runs end to end
+    where uvloop and wrk are at hand (FEDI_BENCH_UVLOOP_PATH may point at a folder holding uvloop)."""
+    from bench import loops
+
+    why = loops.uvloop_missing()
+    if why:
+        pytest.skip(f"bench.loops cannot run here: {why}")
+    out = tmp_path / "loops.json"
+    done = subprocess.run([sys.executable, "-m", "bench.loops", "--rounds", "1", "--seconds", "1", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    for name in ("talk_as2", "talk_html"):
+        for side in ("fedi_asyncio", "fedi_uvloop", "raw_asyncio", "raw_uvloop"):
+            assert figures[name][side]["requests"] > 0 and figures[name][side]["ok"] == figures[name][side]["requests"]
+        assert figures[name]["ratio_uvloop"] > 0 and figures[name]["fedi_uvloop_gain"] > 0

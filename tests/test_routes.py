@@ -242,9 +242,18 @@ async def test_errors_for_machines_are_json(client: TestClient, method: str, url
 
 
 async def test_errors_for_people_are_pages(client: TestClient) -> None:
-    """A browser gets an HTML 404 page."""
-    resp = await client.get("/talks/nope", headers={"Accept": "text/html"})
-    assert resp.status == 404 and resp.headers["Content-Type"].startswith("text/html")
+    """A browser gets an HTML 404 page, for an unknown talk as for a path no route takes."""
+    for path in ("/talks/nope", "/nope/at/all"):
+        resp = await client.get(path, headers={"Accept": "text/html"})
+        assert resp.status == 404 and resp.headers["Content-Type"].startswith("text/html")
+
+
+async def test_a_method_no_route_takes_is_405_with_allow(client: TestClient) -> None:
+    """What the routes do not take on a path they serve is 405 naming the methods they take."""
+    resp = await client.request("PUT", "/talks/debat", headers={"Accept": AS2})
+    assert resp.status == 405 and set(resp.headers["Allow"].split(",")) == {"GET", "HEAD"}
+    resp = await client.request("POST", "/talks/debat/embed")
+    assert resp.status == 405 and "GET" in resp.headers["Allow"]
 
 
 # media -------------------------------------------------------------------------------------------
