@@ -256,11 +256,17 @@ def fetch_needs_check(request: web.Request) -> bool:
     """Whether a GET or HEAD goes through ``authorize_fetch``: a signature is required (``security.authorized_fetch``
     and a protected path) or one is present (a blocked signer is refused whatever the setting). Most reads are
     neither, and skip it for the price of this test."""
-    headers = request.headers
-    if "Signature" in headers or "Signature-Input" in headers \
-            or headers.get("Authorization", "")[:10].lower() == "signature ":
-        return True
-    return request.app[VERIFIER].config.security.authorized_fetch and _protected(request.path, headers.get("Accept"))
+    return _signed(request.headers) or _required(request)
+
+
+def _signed(headers: Any) -> bool:
+    return ("Signature" in headers or "Signature-Input" in headers
+            or headers.get("Authorization", "")[:10].lower() == "signature ")
+
+
+def _required(request: web.Request) -> bool:
+    return request.app[VERIFIER].config.security.authorized_fetch and \
+        _protected(request.path, request.headers.get("Accept"))
 
 
 async def authorize_fetch(request: web.Request) -> web.Response | None:
@@ -273,10 +279,9 @@ async def authorize_fetch(request: web.Request) -> web.Response | None:
     """
     verifier = request.app[VERIFIER]
     headers = request.headers
-    signed_present = ("Signature" in headers or "Signature-Input" in headers
-                      or headers.get("Authorization", "")[:10].lower() == "signature ")
+    signed_present = _signed(headers)
     try:
-        if verifier.config.security.authorized_fetch and _protected(request.path, headers.get("Accept")):
+        if _required(request):
             request[SIGNER] = await verifier.verify(request, None)
         else:  # only the block list is checked: a full verification would cost a key fetch for nothing
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -126,3 +127,18 @@ async def test_the_store_keys_hosts_by_authority(store):
     await store.add_follower(two)
     targets = await store.targets_for(ARCHIVE)
     assert {t.host for t in targets} == {"example.com"}
+
+
+@pytest.mark.parametrize(("url", "actor", "same"), [
+    ("https://m.example/users/a/statuses/1", "https://m.example/users/a", True),  # the text says it
+    ("https://M.EXAMPLE:443/x", "https://m.example/users/a", True),  # only parsing says it
+    ("https://m.example.evil/x", "https://m.example/users/a", False),
+    ("https://m.example:8443/x", "https://m.example/users/a", False),
+    ("http://m.example/x", "https://m.example/users/a", False),
+    ("https://m.example@evil.example/x", "https://m.example/users/a", False),
+    ("https://m.example/x", "https://m.example", True),  # an actor id without a path
+    ("http://h:99999/x", "http://h:99999/a", False),  # a URL that cannot be parsed is on no server
+])
+def test_same_origin_read_from_the_text_or_parsed(url, actor, same):
+    """An id under the actor's own scheme://authority/ is decided from the text; anything else is parsed."""
+    assert same_origin(url, actor) is same
